@@ -1,0 +1,66 @@
+"""pytest-compressguard: behavioural-fidelity gates for compressed models."""
+
+from __future__ import annotations
+
+from .comparison import Comparison
+from .errors import (
+    CompressGuardError,
+    DataError,
+    LabelMismatchError,
+    ModelLoadError,
+    ModelSpecError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Comparison",
+    "CompressGuardError",
+    "DataError",
+    "LabelMismatchError",
+    "ModelLoadError",
+    "ModelSpecError",
+    "__version__",
+    "assert_accuracy_drop",
+    "assert_error_overlap",
+    "assert_flips",
+    "assert_kl_divergence",
+    "assert_label_loyalty",
+    "assert_probability_loyalty",
+]
+
+
+def assert_error_overlap(guard: Comparison, *, min: float) -> None:
+    """Fail unless the Jaccard index of teacher and student error sets is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_error_overlap(min=min)
+
+
+def assert_label_loyalty(guard: Comparison, *, min: float) -> None:
+    """Fail unless the share of examples with the same predicted label is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_label_loyalty(min=min)
+
+
+def assert_probability_loyalty(guard: Comparison, *, min: float) -> None:
+    """Fail unless mean 1 - sqrt(JSD2(p_t, p_s)) is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_probability_loyalty(min=min)
+
+
+def assert_accuracy_drop(guard: Comparison, *, max: float) -> None:
+    """Fail unless teacher accuracy minus student accuracy is at most ``max``."""
+    __tracebackhide__ = True
+    guard.assert_accuracy_drop(max=max)
+
+
+def assert_flips(guard: Comparison, *, max: float) -> None:
+    """Fail unless the share of examples whose correctness flips is at most ``max``."""
+    __tracebackhide__ = True
+    guard.assert_flips(max=max)
+
+
+def assert_kl_divergence(guard: Comparison, *, max: float) -> None:
+    """Fail unless mean KL(teacher || student) is at most ``max`` nats."""
+    __tracebackhide__ = True
+    guard.assert_kl_divergence(max=max)

@@ -1,0 +1,168 @@
+"""Evaluation data: CSV, TSV, JSONL or a Hugging Face dataset -> Dataset."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+FORMATS = (".csv", ".tsv", ".jsonl")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Texts and their gold labels, as written in the source (a name or an index).
+
+    ``fingerprint`` is the SHA-256 of the content, so two specs with the same rows share outputs.
+    """
+
+    spec: str
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def label_indices(self, names: Sequence[str] | None, num_labels: int) -> np.ndarray:
+        """Gold labels as indices into a model's label set.
+
+        Labels are read as class names when every one of them is a name of ``names``;
+        otherwise each must be an integer index in ``[0, num_labels)``.
+        """
+        lowered = {name.lower(): i for i, name in enumerate(names or ())}
+        by_name = [lowered.get(label.lower()) for label in self.labels]
+        by_index = [_index(label, num_labels) for label in self.labels]
+        if names is not None and None not in by_name:
+            return np.array(by_name, dtype=np.int64)
+        if None not in by_index:
+            return np.array(by_index, dtype=np.int64)
+        known = ", ".join(names) if names else f"indices 0..{num_labels - 1}"
+        for row, (label, name, index) in enumerate(
+            zip(self.labels, by_name, by_index, strict=True)
+        ):
+            if name is None and index is None:
+                raise DataError(
+                    f"label {label!r} in {self.spec} (example {row}) is not one of the "
+                    f"teacher's labels ({known})"
+                )
+        raise DataError(
+            f"the labels of {self.spec} mix class names and indices; use one kind ({known})"
+        )
+
+
+def _index(label: str, num_labels: int) -> int | None:
+    """The label as a class index, or None when it is no integer in range."""
+    try:
+        index = int(label)
+    except ValueError:
+        return None
+    return index if 0 <= index < num_labels and str(index) == label else None
+
+
+def _fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(json.dumps([text, label]).encode())
+    return digest.hexdigest()
+
+
+def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            rows = []
+            with path.open(encoding="utf-8") as handle:
+                for lineno, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"{path}: line {lineno} is not JSON ({exc.msg})") from None
+                    if not isinstance(row, dict):
+                        raise DataError(f"{path}: line {lineno} is not a JSON object")
+                    rows.append(row)
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            return rows, columns
+        with path.open(encoding="utf-8", newline="") as handle:
+            if suffix == ".tsv":
+                reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            else:
+                reader = csv.DictReader(handle)
+            rows = list(reader)
+            return rows, list(reader.fieldnames or [])
+    except FileNotFoundError:
+        raise DataError(f"no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text") from None
+
+
+def _read_hf(spec: str, split_spec: str) -> tuple[list[dict], list[str]]:
+    parts = split_spec.split(":")
+    name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            f"{spec} needs the datasets package: pip install 'pytest-compressguard[datasets]'"
+        ) from None
+    try:
+        data = datasets.load_dataset(name, config, split=split)
+    except Exception as exc:  # datasets raises many types: offline, unknown, bad split
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(
+            f"cannot load {spec}: {type(exc).__name__}: {first_line} "
+            "(Hugging Face datasets need a network or a local cache)"
+        ) from None
+    columns = list(data.column_names)
+    return [dict(row) for row in data], columns
+
+
+def load_dataset(
+    spec: str,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    max_examples: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Read labelled examples; with ``max_examples``, keep a seeded sample in file order."""
+    if spec.startswith("hf:"):
+        rows, columns = _read_hf(spec, spec[3:])
+    else:
+        path = Path(spec).expanduser()
+        if path.suffix.lower() not in FORMATS:
+            raise DataError(f"{spec}: unknown data format; expected one of {', '.join(FORMATS)}")
+        rows, columns = _read_rows(path)
+    if not rows:
+        raise DataError(f"{spec} holds no examples")
+    for column, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
+        if column not in columns:
+            raise DataError(
+                f"{spec} has no column {column!r} (columns: {', '.join(columns)}); "
+                f"name the right one with {flag}"
+            )
+    texts, labels = [], []
+    for row_number, row in enumerate(rows):
+        text, label = row.get(text_column), row.get(label_column)
+        if text is None or label is None or str(label).strip() == "":
+            raise DataError(
+                f"{spec}: example {row_number} has no {text_column!r} or {label_column!r}"
+            )
+        texts.append(str(text))
+        labels.append(str(label).strip())
+    if max_examples is not None and max_examples < len(texts):
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), max_examples, replace=False))
+        texts = [texts[i] for i in keep]
+        labels = [labels[i] for i in keep]
+    return Dataset(
+        spec=spec, texts=tuple(texts), labels=tuple(labels), fingerprint=_fingerprint(texts, labels)
+    )

@@ -1,0 +1,23 @@
+"""Errors that carry one clear sentence for the user."""
+
+from __future__ import annotations
+
+
+class CompressGuardError(Exception):
+    """Base class: the message is meant to be shown as it is, without a traceback."""
+
+
+class ModelSpecError(CompressGuardError):
+    """A model spec that cannot name a model (unknown prefix, missing path)."""
+
+
+class ModelLoadError(CompressGuardError):
+    """A model that cannot be loaded or cannot give what is asked of it."""
+
+
+class DataError(CompressGuardError):
+    """Evaluation data that cannot be read or does not fit the models."""
+
+
+class LabelMismatchError(CompressGuardError):
+    """Teacher and student disagree on the label set."""

@@ -1,0 +1,210 @@
+"""Students compressed on the fly: ``int8:SPEC`` and ``onnx-int8:SPEC``.
+
+- ``int8:`` applies PyTorch dynamic int8 quantization to every ``nn.Linear`` layer.
+- ``onnx-int8:`` exports a PyTorch model to ONNX (or takes an ONNX model as it is) and applies
+  onnxruntime dynamic int8 quantization. The result is cached on disk, keyed by the source
+  model's content fingerprint and the library versions; each entry records the SHA-256 of its
+  model.onnx and is rebuilt when that no longer matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelLoadError
+from .base import hash_files, local_fingerprint
+from .hf import HFClassifier
+from .onnx import OnnxClassifier
+from .spec import ModelSpec
+
+#: The sentences used to check that an export computes what the PyTorch model computes.
+_PROBES = (
+    "a short sentence",
+    "a somewhat longer sentence that needs more tokens than the first one does",
+)
+_EXPORT_TOLERANCE = 1e-3
+_FORMAT = 1
+
+
+@contextmanager
+def _root_logging_quiet() -> Iterator[None]:
+    """onnxruntime's quantizer logs advice on the root logger; hide it during the call."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_torch_int8(model: HFClassifier) -> HFClassifier:
+    """Replace the model's Linear layers by dynamically quantized int8 ones (CPU only)."""
+    import torch
+
+    if model.torch_device.type != "cpu":
+        raise ModelLoadError(
+            f"{model.spec.text}: PyTorch dynamic int8 quantization runs on the CPU only; "
+            "use --device cpu or onnx-int8:"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        model.model = torch.ao.quantization.quantize_dynamic(
+            model.model, {torch.nn.Linear}, dtype=torch.qint8
+        )
+    base_fingerprint = model.fingerprint
+
+    def fingerprint() -> str:
+        return "int8:" + base_fingerprint()
+
+    model.fingerprint = fingerprint  # type: ignore[method-assign]
+    return model
+
+
+class _LogitsOnly:
+    """Wraps a transformers model so that export sees positional tensors and one output."""
+
+    @staticmethod
+    def build(model, names):  # noqa: ANN001
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *tensors):
+                return self.model(**dict(zip(names, tensors, strict=True))).logits
+
+        return Wrapper().eval()
+
+
+def export_onnx(model: HFClassifier, target: Path) -> None:
+    """Export a PyTorch classifier to ONNX with dynamic batch and sequence axes, and check
+    that the export reproduces the PyTorch logits on two probe sentences."""
+    import torch
+
+    names = list(model.input_names)
+    batch = model.tokenizer(list(_PROBES), padding=True, return_tensors="pt")
+    tensors = tuple(batch[name] for name in names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes["logits"] = {0: "batch"}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _LogitsOnly.build(model.model, names),
+            tensors,
+            str(target),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    feed = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
+    exported = session.run(["logits"], feed)[0]
+    expected = model._logits({k: v.numpy() for k, v in batch.items()})
+    gap = float(np.max(np.abs(exported - expected)))
+    if gap > _EXPORT_TOLERANCE:
+        raise ModelLoadError(
+            f"the ONNX export of {model.spec.text} differs from the PyTorch model "
+            f"(max logit gap {gap:.2g} > {_EXPORT_TOLERANCE})"
+        )
+
+
+def _cache_key(source_fingerprint: str) -> str:
+    import onnxruntime
+    import torch
+    import transformers
+
+    material = json.dumps(
+        [
+            _FORMAT,
+            source_fingerprint,
+            torch.__version__,
+            transformers.__version__,
+            onnxruntime.__version__,
+        ]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def _valid_entry(entry: Path) -> bool:
+    manifest = entry / "manifest.json"
+    model = entry / "model.onnx"
+    if not (manifest.is_file() and model.is_file()):
+        return False
+    try:
+        recorded = json.loads(manifest.read_text())["sha256"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return recorded == hash_files([model])
+
+
+def onnx_int8(
+    inner: ModelSpec,
+    load_source: Callable[[], HFClassifier | OnnxClassifier],
+    cache_dir: Path,
+    **options: Any,
+) -> OnnxClassifier:
+    """The dynamic-int8 ONNX form of a model, built once and cached under ``cache_dir``.
+
+    A local source is fingerprinted from its files, so a cache hit loads no PyTorch model.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = None
+    fingerprint = local_fingerprint(inner)
+    if fingerprint is None:
+        source = load_source()
+        fingerprint = source.fingerprint()
+    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint)
+    if not _valid_entry(entry):
+        source = source or load_source()
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
+        try:
+            if isinstance(source, HFClassifier):
+                fp32 = work / "fp32.onnx"
+                export_onnx(source, fp32)
+                (work / "config.json").write_text(source.config.to_json_string())
+            else:
+                fp32 = source.path
+                config = source.path.parent / "config.json"
+                if config.is_file():
+                    shutil.copy(config, work / "config.json")
+            source.tokenizer.save_pretrained(work)
+            with warnings.catch_warnings(), _root_logging_quiet():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(str(fp32), str(work / "model.onnx"), weight_type=QuantType.QInt8)
+            (work / "fp32.onnx").unlink(missing_ok=True)
+            (work / "manifest.json").write_text(
+                json.dumps({"source": inner.text, "sha256": hash_files([work / "model.onnx"])})
+            )
+            if entry.exists():
+                shutil.rmtree(entry)
+            work.rename(entry)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot build onnx-int8:{inner.text} in {entry}: {exc}") from None
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+    target = ModelSpec(
+        text=f"onnx-int8:{inner.text}", kind="onnx-int8", source=inner.source, inner=inner
+    )
+    options["tokenizer"] = str(entry)
+    return OnnxClassifier(target, path=str(entry / "model.onnx"), **options)

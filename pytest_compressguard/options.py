@@ -1,0 +1,262 @@
+"""The option table: each command-line flag, its ini twin and its validator.
+
+The command line wins over the ini file. A bad value, from either, is a pytest usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .errors import ModelSpecError
+from .models.spec import parse_spec
+
+GROUP = "compressguard"
+
+
+def positive_int(value: str) -> int:
+    """Parse an integer >= 1."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """Parse an integer >= 0."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return number
+
+
+def model_spec(value: str) -> str:
+    """Check that a model spec names something (cheaply: no model is loaded)."""
+    try:
+        parse_spec(value)
+    except ModelSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def data_spec(value: str) -> str:
+    """Check an eval-data spec: an existing CSV/TSV/JSONL file, or hf:DATASET[:CONFIG]:SPLIT."""
+    from .data import FORMATS
+
+    if value.startswith("hf:"):
+        if len(value.split(":")) not in (3, 4) or not all(value.split(":")[1:]):
+            raise argparse.ArgumentTypeError(
+                f"expected hf:DATASET:SPLIT or hf:DATASET:CONFIG:SPLIT, got {value!r}"
+            )
+        return value
+    path = Path(value).expanduser()
+    if path.suffix.lower() not in FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: unknown data format {path.suffix or '(no extension)'}; "
+            f"expected one of {', '.join(FORMATS)} or hf:DATASET:SPLIT"
+        )
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value!r}")
+    return value
+
+
+def device(value: str) -> str:
+    """cpu or cuda."""
+    if value not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu or cuda, got {value!r}")
+    return value
+
+
+def text(value: str) -> str:
+    """Any non-empty string."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty value")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    dest: str
+    help: str
+    parse: Callable[[str], Any] = text
+    default: Any = None
+    many: bool = False
+    metavar: str = "VALUE"
+
+    @property
+    def ini(self) -> str:
+        return f"compressguard_{self.dest}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--teacher",
+        "teacher",
+        "teacher model spec (directory, .onnx, Hub id or alias).",
+        model_spec,
+        metavar="SPEC",
+    ),
+    Option(
+        "--student",
+        "student",
+        "student model spec; repeat for several students "
+        "(prefix int8: or onnx-int8: to compress any spec on the fly).",
+        model_spec,
+        many=True,
+        metavar="SPEC",
+    ),
+    Option(
+        "--eval-data",
+        "eval_data",
+        "labelled evaluation data: .csv, .tsv, .jsonl or hf:DATASET[:CONFIG]:SPLIT.",
+        data_spec,
+        metavar="PATH",
+    ),
+    Option(
+        "--text-column",
+        "text_column",
+        "column holding the text (default: text).",
+        default="text",
+        metavar="NAME",
+    ),
+    Option(
+        "--label-column",
+        "label_column",
+        "column holding the gold label (default: label).",
+        default="label",
+        metavar="NAME",
+    ),
+    Option(
+        "--tokenizer",
+        "tokenizer",
+        "tokenizer (directory or Hub id) for ONNX models without tokenizer files beside them.",
+        metavar="SPEC",
+    ),
+    Option(
+        "--batch-size",
+        "batch_size",
+        "examples per forward pass (default: 32).",
+        positive_int,
+        default=32,
+        metavar="N",
+    ),
+    Option(
+        "--max-length",
+        "max_length",
+        "truncate inputs to N tokens (default: 128).",
+        positive_int,
+        default=128,
+        metavar="N",
+    ),
+    Option(
+        "--device", "device", "cpu or cuda (default: cpu).", device, default="cpu", metavar="DEVICE"
+    ),
+    Option(
+        "--max-examples",
+        "max_examples",
+        "evaluate on a deterministic sample of N examples (see --seed).",
+        positive_int,
+        metavar="N",
+    ),
+    Option(
+        "--seed",
+        "seed",
+        "seed of the --max-examples sample (default: 0).",
+        non_negative_int,
+        default=0,
+        metavar="N",
+    ),
+    Option(
+        "--compressguard-json",
+        "json",
+        "write the metrics and checks to PATH as JSON.",
+        metavar="PATH",
+    ),
+    Option(
+        "--compressguard-cache-dir",
+        "cache_dir",
+        "where exported/quantized models are cached (default: the pytest cache directory).",
+        metavar="DIR",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved value of every option."""
+
+    teacher: str | None = None
+    student: tuple[str, ...] = ()
+    eval_data: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    tokenizer: str | None = None
+    batch_size: int = 32
+    max_length: int = 128
+    device: str = "cpu"
+    max_examples: int | None = None
+    seed: int = 0
+    json: str | None = None
+    cache_dir: str | None = None
+
+
+def register(parser: pytest.Parser) -> None:
+    """Add the compressguard option group and its ini twins."""
+    group = parser.getgroup(GROUP, "compressguard: behavioural checks of compressed models")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag,
+            dest=f"compressguard_{option.dest}",
+            action="append" if option.many else "store",
+            type=option.parse,
+            default=None,
+            metavar=option.metavar,
+            help=option.help + f" Ini: {option.ini}.",
+        )
+        parser.addini(
+            option.ini,
+            help=option.help,
+            type="linelist" if option.many else "string",
+            default=[] if option.many else "",
+        )
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """The command line if given, else the ini value, else the default; validated."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = config.getoption(f"compressguard_{option.dest}")
+        if value is None:
+            raw = config.getini(option.ini)
+            try:
+                if option.many:
+                    value = [option.parse(item) for item in raw]
+                else:
+                    value = option.parse(raw) if raw.strip() else None
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"{option.ini} = {raw!r} in the ini file: {exc}") from None
+        if option.many:
+            value = tuple(value or ())
+        if value is None:
+            value = option.default
+        values[option.dest] = value
+    settings = Settings(**values)
+    if settings.teacher and not settings.student:
+        raise pytest.UsageError("compressguard: --teacher needs at least one --student")
+    if settings.teacher and not settings.eval_data:
+        raise pytest.UsageError("compressguard: --teacher needs --eval-data")
+    if not settings.teacher and (settings.student or settings.eval_data):
+        raise pytest.UsageError("compressguard: --student and --eval-data need --teacher")
+    return settings

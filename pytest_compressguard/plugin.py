@@ -1,0 +1,134 @@
+"""The pytest11 entry point: options, session state, fixtures, reports.
+
+Nothing heavy is imported here: torch, transformers and onnxruntime load only when a
+fixture needs a model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import options
+from .comparison import Comparison
+from .errors import CompressGuardError
+from .models.base import Model
+from .models.spec import parse_spec
+from .session import SessionState
+
+STATE = pytest.StashKey[SessionState]()
+_WORKER_KEY = "compressguard_records"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.register(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = options.resolve(config)
+    cache_dir: Path | None = None
+    if settings.cache_dir:
+        cache_dir = Path(settings.cache_dir).expanduser()
+    elif getattr(config, "cache", None) is not None:
+        cache_dir = config.cache.mkdir("compressguard")
+    config.stash[STATE] = SessionState(settings, cache_dir)
+
+
+def _state(config: pytest.Config) -> SessionState:
+    return config.stash[STATE]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    students = _state(metafunc.config).settings.student
+    if "student" in metafunc.fixturenames and students:
+        metafunc.parametrize(
+            "student",
+            students,
+            indirect=True,
+            scope="session",
+            ids=[parse_spec(s).name for s in students],
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    state = _state(item.config)
+    state.current_test = item.nodeid
+    try:
+        return (yield)
+    finally:
+        state.current_test = None
+
+
+def _load(state: SessionState, spec: str) -> Model:
+    try:
+        return state.model(spec)
+    except CompressGuardError as exc:
+        pytest.fail(f"compressguard: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def teacher(request: pytest.FixtureRequest) -> Model:
+    """The teacher model (``--teacher``)."""
+    state = _state(request.config)
+    if not state.settings.teacher:
+        pytest.skip("compressguard: no teacher model (pass --teacher or set compressguard_teacher)")
+    return _load(state, state.settings.teacher)
+
+
+@pytest.fixture(scope="session")
+def student(request: pytest.FixtureRequest) -> Model:
+    """The student model; tests using it run once per ``--student``."""
+    state = _state(request.config)
+    spec = getattr(request, "param", None)
+    if spec is None:
+        pytest.skip("compressguard: no student model (pass --teacher and --student)")
+    return _load(state, spec)
+
+
+@pytest.fixture(scope="session")
+def guard(request: pytest.FixtureRequest, teacher: Model, student: Model) -> Comparison:
+    """The comparison of the teacher and the current student on ``--eval-data``."""
+    state = _state(request.config)
+    try:
+        return state.comparison(teacher, student)
+    except CompressGuardError as exc:
+        pytest.fail(f"compressguard: {exc}", pytrace=False)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect the comparisons a worker recorded."""
+    payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if payload:
+        _state(node.config).worker_records.extend(json.loads(payload))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = _state(config)
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
+        config.workeroutput[_WORKER_KEY] = json.dumps(state.records())  # type: ignore[attr-defined]
+        return
+    if state.settings.json:
+        from .report import json_report
+
+        json_report.write(state.settings.json, state.records())
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = _state(config)
+    records = state.records()
+    if not records:
+        return
+    from .report import terminal
+
+    terminalreporter.write_sep("=", "compressguard")
+    for line in terminal.lines(records):
+        terminalreporter.write_line(line)
+    if state.settings.json:
+        terminalreporter.write_line(f"compressguard: metrics written to {state.settings.json}")

@@ -1,0 +1,1 @@
+"""Reports built from recorded comparisons: never recompute a metric."""

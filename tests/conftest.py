@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny models trained in seconds; no network anywhere in the suite."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import tiny
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    teacher: Path  # 2-layer BERT, labels negative/positive
+    student: Path  # 1-layer BERT trained less: a weaker student
+    onnx: Path  # the teacher exported to ONNX, tokenizer and config beside it
+    dev: Path  # 120 labelled sentences, labels as names
+    dev_rows: list[tuple[str, int]]
+    cache: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    root = tmp_path_factory.mktemp("tiny")
+    teacher = tiny.train_classifier(root / "teacher", layers=2, hidden=32, steps=120, seed=0)
+    student = tiny.train_classifier(root / "student", layers=1, hidden=16, steps=60, seed=1)
+    rows = tiny.examples(120, seed=99)
+    return TinyModels(
+        teacher=teacher,
+        student=student,
+        onnx=tiny.export_onnx(teacher, root / "onnx"),
+        dev=tiny.write_csv(root / "dev.csv", rows),
+        dev_rows=rows,
+        cache=root / "cache",
+    )

@@ -1,0 +1,132 @@
+"""Tiny BERT classifiers and data built in seconds, for tests (no network, no shared data)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "nice"]
+NEGATIVE = ["bad", "awful", "poor", "terrible", "dull", "grim"]
+FILLER = [
+    "the",
+    "a",
+    "movie",
+    "film",
+    "plot",
+    "cast",
+    "was",
+    "is",
+    "really",
+    "quite",
+    "very",
+    "and",
+    "story",
+    "acting",
+    "music",
+    "ending",
+    "but",
+    "so",
+]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+LABELS = {0: "negative", 1: "positive"}
+
+
+def sentence(rng: random.Random) -> tuple[str, int]:
+    """A few filler words and one or two sentiment words; the label is the last one's."""
+    words = [rng.choice(FILLER) for _ in range(rng.randint(2, 6))]
+    label = rng.randint(0, 1)
+    if rng.random() < 0.3:  # a distractor of the other polarity, earlier in the sentence
+        words.insert(rng.randint(0, len(words)), rng.choice(NEGATIVE if label else POSITIVE))
+    words.append(rng.choice(POSITIVE if label else NEGATIVE))
+    words += [rng.choice(FILLER) for _ in range(rng.randint(0, 2))]
+    return " ".join(words), label
+
+
+def examples(n: int, seed: int) -> list[tuple[str, int]]:
+    rng = random.Random(seed)
+    return [sentence(rng) for _ in range(n)]
+
+
+def write_csv(path: Path, rows: list[tuple[str, int]], names: bool = True) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for text, label in rows:
+            writer.writerow([text, LABELS[label] if names else label])
+    return path
+
+
+def tokenizer(folder: Path):
+    import inspect
+
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(SPECIAL + POSITIVE + NEGATIVE + FILLER) + "\n")
+    # transformers 5 names the argument ``vocab``; 4.x named it ``vocab_file``
+    key = (
+        "vocab"
+        if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters
+        else ("vocab_file")
+    )
+    return BertTokenizerFast(**{key: str(vocab)}, do_lower_case=True)
+
+
+def train_classifier(
+    folder: Path,
+    *,
+    layers: int,
+    hidden: int,
+    steps: int,
+    seed: int,
+    id2label: dict[int, str] | None = None,
+) -> Path:
+    """Train a random-init BERT on the generated task and save it with its tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    tok = tokenizer(folder)
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=32,
+        num_labels=2,
+        id2label=id2label or LABELS,
+        label2id={v: k for k, v in (id2label or LABELS).items()},
+    )
+    model = BertForSequenceClassification(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    data = examples(steps * 16, seed)
+    model.train()
+    for step in range(steps):
+        chunk = data[step * 16 : (step + 1) * 16]
+        batch = tok([t for t, _ in chunk], padding=True, return_tensors="pt")
+        loss = model(**batch, labels=torch.tensor([y for _, y in chunk])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def export_onnx(hf_dir: Path, folder: Path) -> Path:
+    """The model as ONNX (output ``logits``) with its tokenizer and config beside it."""
+    from pytest_compressguard.models.compress import export_onnx as export
+    from pytest_compressguard.models.hf import HFClassifier
+    from pytest_compressguard.models.spec import parse_spec
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = HFClassifier(parse_spec(str(hf_dir)))
+    export(model, folder / "model.onnx")
+    model.tokenizer.save_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps(model.config.to_dict()))
+    return folder
