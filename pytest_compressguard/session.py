@@ -130,5 +130,5 @@ class SessionState:
             if into.get("n") is None:
                 into["n"] = record.get("n")
         for record in merged.values():
-            record["checks"].sort(key=lambda c: (c.get("test") or "", c["metric"]))
+            record["checks"].sort(key=lambda c: c.get("test") or "")  # stable: call order
         return list(merged.values())

@@ -29,7 +29,7 @@ class TinyModels:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     root = tmp_path_factory.mktemp("tiny")
     teacher = tiny.train_classifier(root / "teacher", layers=2, hidden=32, steps=120, seed=0)
-    student = tiny.train_classifier(root / "student", layers=1, hidden=16, steps=60, seed=1)
+    student = tiny.train_classifier(root / "student", layers=1, hidden=16, steps=100, seed=1)
     rows = tiny.examples(120, seed=99)
     return TinyModels(
         teacher=teacher,

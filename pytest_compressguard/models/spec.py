@@ -51,7 +51,7 @@ class ModelSpec:
             return f"{self.kind}:{self.inner.name}"
         if self.kind == "hub":
             return self.text
-        return Path(self.source).name or self.source
+        return Path(self.text.rstrip("/\\")).name or self.text
 
 
 def _looks_like_path(text: str) -> bool:
