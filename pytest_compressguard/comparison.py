@@ -204,7 +204,11 @@ class Comparison:
         try:
             value = getattr(self, metric)()
         except CompressGuardError as exc:
-            pytest.fail(f"compressguard: {metric} could not be measured: {exc}", pytrace=False)
+            problem = str(exc)
+        else:
+            problem = None
+        if problem is not None:  # failed outside the except block: no chained traceback
+            pytest.fail(f"compressguard: {metric} could not be measured: {problem}", pytrace=False)
         passed = value >= threshold if op == ">=" else value <= threshold
         self.checks.append(
             {

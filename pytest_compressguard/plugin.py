@@ -7,9 +7,9 @@ fixture needs a model.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +20,7 @@ from .models.base import Model
 from .models.spec import parse_spec
 from .session import SessionState
 
+T = TypeVar("T")
 STATE = pytest.StashKey[SessionState]()
 _WORKER_KEY = "compressguard_records"
 
@@ -64,11 +65,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         state.current_test = None
 
 
-def _load(state: SessionState, spec: str) -> Model:
+def _fail_cleanly(action: Callable[[], T]) -> T:
+    """Run a load; turn its CompressGuardError into a one-line failure with no traceback."""
     try:
-        return state.model(spec)
+        return action()
     except CompressGuardError as exc:
-        pytest.fail(f"compressguard: {exc}", pytrace=False)
+        problem = str(exc)
+    pytest.fail(f"compressguard: {problem}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +80,7 @@ def teacher(request: pytest.FixtureRequest) -> Model:
     state = _state(request.config)
     if not state.settings.teacher:
         pytest.skip("compressguard: no teacher model (pass --teacher or set compressguard_teacher)")
-    return _load(state, state.settings.teacher)
+    return _fail_cleanly(lambda: state.model(state.settings.teacher))
 
 
 @pytest.fixture(scope="session")
@@ -87,17 +90,14 @@ def student(request: pytest.FixtureRequest) -> Model:
     spec = getattr(request, "param", None)
     if spec is None:
         pytest.skip("compressguard: no student model (pass --teacher and --student)")
-    return _load(state, spec)
+    return _fail_cleanly(lambda: state.model(spec))
 
 
 @pytest.fixture(scope="session")
 def guard(request: pytest.FixtureRequest, teacher: Model, student: Model) -> Comparison:
     """The comparison of the teacher and the current student on ``--eval-data``."""
     state = _state(request.config)
-    try:
-        return state.comparison(teacher, student)
-    except CompressGuardError as exc:
-        pytest.fail(f"compressguard: {exc}", pytrace=False)
+    return _fail_cleanly(lambda: state.comparison(teacher, student))
 
 
 @pytest.hookimpl(optionalhook=True)
