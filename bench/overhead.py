@@ -56,8 +56,13 @@ def main() -> None:
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), args.batch_size):
-                batch = tokenizer(texts[start : start + args.batch_size], padding=True,
-                                  truncation=True, max_length=128, return_tensors="pt")
+                batch = tokenizer(
+                    texts[start : start + args.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=128,
+                    return_tensors="pt",
+                )
                 out.append(torch.softmax(model(**batch).logits.double(), dim=1).numpy())
         return np.concatenate(out)
 
@@ -72,8 +77,10 @@ def main() -> None:
             fn()
             times[name].append(time.perf_counter() - start)
     plain_s, plugin_s = statistics.median(times["plain"]), statistics.median(times["plugin"])
-    print(f"texts={len(texts)} batch_size={args.batch_size} threads={torch.get_num_threads()} "
-          f"repeats={args.repeats}")
+    print(
+        f"texts={len(texts)} batch_size={args.batch_size} threads={torch.get_num_threads()} "
+        f"repeats={args.repeats}"
+    )
     print(f"plain model(**batch) loop : {plain_s:7.2f} s  (median)")
     print(f"plugin predict_proba      : {plugin_s:7.2f} s  (median)")
     print(f"ratio plugin / plain      : {plugin_s / plain_s:7.3f}  (target <= 1.10)")

