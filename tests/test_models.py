@@ -68,6 +68,7 @@ def test_onnx_int8_is_cached_and_verified(tiny_models, tmp_path, monkeypatch):
     assert onnx_source.labels == ("negative", "positive")
 
 
+@pytest.mark.filterwarnings("ignore::Warning")
 def test_onnx_without_logits_is_one_sentence(tiny_models, tmp_path):
     from transformers import BertModel
 
