@@ -72,22 +72,19 @@ def quantize_torch_int8(model: HFClassifier) -> HFClassifier:
     return model
 
 
-class _LogitsOnly:
-    """Wraps a transformers model so that export sees positional tensors and one output."""
+def _logits_only(model: Any, names: list[str]) -> Any:
+    """Wrap a transformers model so that export sees positional tensors and one output."""
+    import torch
 
-    @staticmethod
-    def build(model, names):  # noqa: ANN001
-        import torch
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class Wrapper(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, *tensors):
+            return self.model(**dict(zip(names, tensors, strict=True))).logits
 
-            def forward(self, *tensors):
-                return self.model(**dict(zip(names, tensors, strict=True))).logits
-
-        return Wrapper().eval()
+    return Wrapper().eval()
 
 
 def export_onnx(model: HFClassifier, target: Path) -> None:
@@ -103,7 +100,7 @@ def export_onnx(model: HFClassifier, target: Path) -> None:
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _LogitsOnly.build(model.model, names),
+            _logits_only(model.model, names),
             tensors,
             str(target),
             input_names=names,

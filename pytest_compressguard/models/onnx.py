@@ -86,7 +86,8 @@ class OnnxClassifier(BatchedClassifier):
         elif self.labels is not None:
             self.num_labels = len(self.labels)
         else:
-            self.num_labels = int(self._logits_of(["a"]).shape[1])
+            probe = self.tokenizer(["a"], return_tensors="np")  # one text: nothing to pad
+            self.num_labels = int(self._logits(dict(probe)).shape[1])
         if self.labels is not None and len(self.labels) != self.num_labels:
             raise ModelLoadError(
                 f"{spec.text}: config.json names {len(self.labels)} classes but the model "
@@ -101,12 +102,6 @@ class OnnxClassifier(BatchedClassifier):
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
-
-    def _logits_of(self, texts: list[str]) -> np.ndarray:
-        batch = self.tokenizer(
-            texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="np"
-        )
-        return self._logits(dict(batch))
 
     def _logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         feed = {}
