@@ -7,6 +7,7 @@ from .errors import (
     CompressGuardError,
     DataError,
     LabelMismatchError,
+    MissingOutputError,
     ModelLoadError,
     ModelSpecError,
 )
@@ -18,14 +19,18 @@ __all__ = [
     "CompressGuardError",
     "DataError",
     "LabelMismatchError",
+    "MissingOutputError",
     "ModelLoadError",
     "ModelSpecError",
     "__version__",
     "assert_accuracy_drop",
+    "assert_cka",
     "assert_error_overlap",
     "assert_flips",
     "assert_kl_divergence",
+    "assert_knn_agreement",
     "assert_label_loyalty",
+    "assert_ood_agreement",
     "assert_probability_loyalty",
 ]
 
@@ -64,3 +69,21 @@ def assert_kl_divergence(guard: Comparison, *, max: float) -> None:
     """Fail unless mean KL(teacher || student) is at most ``max`` nats."""
     __tracebackhide__ = True
     guard.assert_kl_divergence(max=max)
+
+
+def assert_knn_agreement(guard: Comparison, *, min: float, k: int = 10) -> None:
+    """Fail unless the mean Jaccard index of teacher and student k-NN sets is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_knn_agreement(min=min, k=k)
+
+
+def assert_cka(guard: Comparison, *, min: float) -> None:
+    """Fail unless the linear CKA of teacher and student embeddings is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_cka(min=min)
+
+
+def assert_ood_agreement(guard: Comparison, *, min: float, k: int | None = None) -> None:
+    """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_ood_agreement(min=min, k=k)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pytest
 
 from . import metrics as m
-from .errors import CompressGuardError
+from .errors import CompressGuardError, MissingOutputError
+from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from .metrics.prediction import jensen_shannon, kl_per_example
+from .metrics.representation import knn_sets, linear_cka, set_jaccard
 
 #: Prediction metrics in report order, each with a one-line meaning.
 PREDICTION_METRICS: dict[str, str] = {
@@ -27,6 +29,26 @@ PREDICTION_METRICS: dict[str, str] = {
     "error_overlap": "Jaccard index of the two error sets",
 }
 
+#: Representation metrics of the eval embeddings (kNN at the default k).
+REPRESENTATION_METRICS: dict[str, str] = {
+    "knn_agreement": "mean Jaccard of the teacher's and student's k-NN sets (k=10)",
+    "knn_agreement_variance": "variance over examples of that Jaccard index",
+    "knn_sweep": "kNN agreement for each k of (1, 5, 10, 20, 50) below N - 1",
+    "cka": "linear CKA of the two models' embeddings",
+}
+
+#: Deep-KNN out-of-distribution metrics (need --train-data and --ood-data).
+OOD_METRICS: dict[str, str] = {
+    "ood_agreement": "Jaccard index of the two models' OOD sets",
+    "teacher_ood_rate": "share of --ood-data the teacher flags",
+    "student_ood_rate": "share of --ood-data the student flags",
+    "teacher_ood_auroc": "teacher AUROC, eval (in) vs --ood-data (out)",
+    "student_ood_auroc": "student AUROC, eval (in) vs --ood-data (out)",
+}
+
+T = TypeVar("T")
+DEFAULT_K = 10
+DEFAULT_KS = (1, 5, 10, 20, 50)
 MAX_EXAMPLES_SHOWN = 5
 
 
@@ -41,11 +63,61 @@ class PairOutputs:
     label_names: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class PairEmbeddings:
+    """Both models' (N, H) embeddings of the eval texts (H may differ between the models)."""
+
+    teacher: np.ndarray
+    student: np.ndarray
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OodInputs:
+    """Both models' embeddings of the in-distribution bank and of the candidate OOD texts."""
+
+    teacher_bank: np.ndarray
+    student_bank: np.ndarray
+    teacher_ood: np.ndarray
+    student_ood: np.ndarray
+    ood_texts: tuple[str, ...]
+    ood_spec: str = "ood data"
+
+
+class _Lazy(Generic[T]):
+    """A value loaded on first use; a CompressGuardError is kept and raised again."""
+
+    def __init__(self, load: Callable[[], T] | None, absent: str) -> None:
+        self._load = load
+        self._absent = absent
+        self._value: T | None = None
+        self.error: CompressGuardError | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> T:
+        if self._value is None:
+            if self.error is None and self._load is None:
+                self.error = CompressGuardError(self._absent)
+            if self.error is not None:
+                raise self.error
+            try:
+                self._value = self._load()  # type: ignore[misc]
+            except CompressGuardError as exc:
+                self.error = exc
+                raise
+        return self._value
+
+
 class Comparison:
     """The behavioural comparison of a student with its teacher on one dataset.
 
-    Outputs are loaded on first use and every metric is computed at most once. Each
-    ``assert_*`` call is recorded in :attr:`checks`, passed or not.
+    Each kind of output (predictions, eval embeddings, OOD embeddings) is loaded on first use
+    and every metric is computed at most once. Each ``assert_*`` call is recorded in
+    :attr:`checks`, passed or not. A metric whose outputs a model cannot give raises
+    :class:`CompressGuardError` saying why; its assertion fails with that sentence.
     """
 
     def __init__(
@@ -53,113 +125,266 @@ class Comparison:
         teacher: str,
         student: str,
         dataset: str,
-        load: Callable[[], PairOutputs],
+        load: Callable[[], PairOutputs] | None,
         current_test: Callable[[], str | None] = lambda: None,
+        *,
+        embeddings: Callable[[], PairEmbeddings] | None = None,
+        ood: Callable[[], OodInputs] | None = None,
+        ood_k: int = DEFAULT_K,
     ) -> None:
         self.teacher = teacher
         self.student = student
         self.dataset = dataset
-        self._load = load
-        self._outputs: PairOutputs | None = None
-        self._error: CompressGuardError | None = None
-        self._values: dict[str, float] = {}
+        self._predictions = _Lazy(load, "no predictions were given")
+        self._embeddings = _Lazy(embeddings, "no embeddings were given")
+        self._ood = _Lazy(
+            ood,
+            "OOD agreement needs in-distribution training data and candidate OOD data "
+            "(--train-data and --ood-data)",
+        )
+        self.ood_configured = ood is not None
+        self.ood_k = ood_k
         self._current_test = current_test
+        self._values: dict[str, Any] = {}
+        self._neighbours: dict[str, np.ndarray] = {}
+        self._deep_knn: dict[tuple[str, int], DeepKnn] = {}
         self.checks: list[dict[str, Any]] = []
 
     @classmethod
     def from_arrays(
         cls,
-        p_teacher: np.ndarray,
-        p_student: np.ndarray,
-        labels: np.ndarray,
+        p_teacher: np.ndarray | None,
+        p_student: np.ndarray | None,
+        labels: np.ndarray | None,
         texts: tuple[str, ...] | None = None,
         *,
         teacher: str = "teacher",
         student: str = "student",
         dataset: str = "data",
         label_names: tuple[str, ...] | None = None,
+        teacher_embeddings: np.ndarray | None = None,
+        student_embeddings: np.ndarray | None = None,
+        ood: OodInputs | None = None,
+        ood_k: int = DEFAULT_K,
     ) -> Comparison:
-        """A comparison of precomputed probabilities (teacher label order) and gold labels."""
-        outputs = PairOutputs(
-            np.asarray(p_teacher, dtype=np.float64),
-            np.asarray(p_student, dtype=np.float64),
-            np.asarray(labels, dtype=np.int64),
-            tuple(texts) if texts is not None else tuple("" for _ in range(len(labels))),
-            label_names,
+        """A comparison of precomputed outputs: probabilities in the teacher's label order and
+        gold labels, and/or (N, H) eval embeddings of each model, and/or OOD inputs."""
+        n = next(len(x) for x in (labels, teacher_embeddings, p_teacher, ()) if x is not None)
+        shown = tuple(texts) if texts is not None else tuple("" for _ in range(n))
+        predictions = embeddings = None
+        if p_teacher is not None and p_student is not None and labels is not None:
+            outputs = PairOutputs(
+                np.asarray(p_teacher, dtype=np.float64),
+                np.asarray(p_student, dtype=np.float64),
+                np.asarray(labels, dtype=np.int64),
+                shown,
+                label_names,
+            )
+            predictions = lambda: outputs  # noqa: E731
+        if teacher_embeddings is not None and student_embeddings is not None:
+            vectors = PairEmbeddings(
+                np.asarray(teacher_embeddings), np.asarray(student_embeddings), shown
+            )
+            embeddings = lambda: vectors  # noqa: E731
+        return cls(
+            teacher,
+            student,
+            dataset,
+            predictions,
+            embeddings=embeddings,
+            ood=(lambda: ood) if ood is not None else None,
+            ood_k=ood_k,
         )
-        return cls(teacher, student, dataset, lambda: outputs)
 
-    # -- outputs and metrics -------------------------------------------------------------
+    # -- outputs -------------------------------------------------------------------------
 
     @property
     def loaded(self) -> bool:
-        """Whether the outputs have been computed."""
-        return self._outputs is not None
+        """Whether any model output has been computed."""
+        return self._predictions.loaded or self._embeddings.loaded
 
     @property
     def outputs(self) -> PairOutputs:
-        """The pair's outputs, computed on first access (errors are kept and raised again)."""
-        if self._outputs is None:
-            if self._error is not None:
-                raise self._error
-            try:
-                self._outputs = self._load()
-            except CompressGuardError as exc:
-                self._error = exc
-                raise
-        return self._outputs
+        """The pair's predictions, computed on first access (errors are kept and raised)."""
+        return self._predictions.get()
+
+    @property
+    def embeddings(self) -> PairEmbeddings:
+        """Both models' eval embeddings, computed on first access."""
+        return self._embeddings.get()
+
+    @property
+    def ood_inputs(self) -> OodInputs:
+        """Both models' embeddings of the training bank and the OOD candidates."""
+        return self._ood.get()
 
     @property
     def n(self) -> int:
         """Number of evaluation examples."""
+        if self._embeddings.loaded or self._predictions.error is not None:
+            return len(self.embeddings.texts)
         return len(self.outputs.labels)
 
-    def _value(self, name: str, compute: Callable[[PairOutputs], float]) -> float:
+    def _value(self, name: str, compute: Callable[[], T]) -> T:
         if name not in self._values:
-            self._values[name] = float(compute(self.outputs))
+            self._values[name] = compute()
         return self._values[name]
+
+    # -- prediction metrics --------------------------------------------------------------
 
     def teacher_accuracy(self) -> float:
         """Share of examples the teacher labels correctly."""
-        return self._value("teacher_accuracy", lambda o: m.accuracy(o.teacher, o.labels))
+        o = self.outputs
+        return self._value("teacher_accuracy", lambda: m.accuracy(o.teacher, o.labels))
 
     def student_accuracy(self) -> float:
         """Share of examples the student labels correctly."""
-        return self._value("student_accuracy", lambda o: m.accuracy(o.student, o.labels))
+        o = self.outputs
+        return self._value("student_accuracy", lambda: m.accuracy(o.student, o.labels))
 
     def accuracy_drop(self) -> float:
         """Teacher accuracy minus student accuracy."""
         return self._value(
-            "accuracy_drop", lambda o: self.teacher_accuracy() - self.student_accuracy()
+            "accuracy_drop", lambda: self.teacher_accuracy() - self.student_accuracy()
         )
 
     def label_loyalty(self) -> float:
         """See :func:`pytest_compressguard.metrics.label_loyalty`."""
-        return self._value("label_loyalty", lambda o: m.label_loyalty(o.teacher, o.student))
+        o = self.outputs
+        return self._value("label_loyalty", lambda: m.label_loyalty(o.teacher, o.student))
 
     def probability_loyalty(self) -> float:
         """See :func:`pytest_compressguard.metrics.probability_loyalty`."""
+        o = self.outputs
         return self._value(
-            "probability_loyalty", lambda o: m.probability_loyalty(o.teacher, o.student)
+            "probability_loyalty", lambda: m.probability_loyalty(o.teacher, o.student)
         )
 
     def kl_divergence(self) -> float:
         """See :func:`pytest_compressguard.metrics.kl_divergence`."""
-        return self._value("kl_divergence", lambda o: m.kl_divergence(o.teacher, o.student))
+        o = self.outputs
+        return self._value("kl_divergence", lambda: m.kl_divergence(o.teacher, o.student))
 
     def flips(self) -> float:
         """See :func:`pytest_compressguard.metrics.flips`."""
-        return self._value("flips", lambda o: m.flips(o.teacher, o.student, o.labels))
+        o = self.outputs
+        return self._value("flips", lambda: m.flips(o.teacher, o.student, o.labels))
 
     def error_overlap(self) -> float:
         """See :func:`pytest_compressguard.metrics.error_overlap`."""
+        o = self.outputs
+        return self._value("error_overlap", lambda: m.error_overlap(o.teacher, o.student, o.labels))
+
+    # -- representation metrics ----------------------------------------------------------
+
+    def _knn(self, model: str, k: int) -> np.ndarray:
+        """The model's ranked k-NN lists; one search at the largest k asked serves smaller k."""
+        known = self._neighbours.get(model)
+        if known is None or known.shape[1] < k:
+            e = self.embeddings
+            self._neighbours[model] = knn_sets(e.teacher if model == "teacher" else e.student, k)
+        return self._neighbours[model][:, :k]
+
+    def knn_jaccard(self, k: int = DEFAULT_K) -> np.ndarray:
+        """Per-example Jaccard index of the teacher's and student's k-NN sets (Rai et al. §4)."""
         return self._value(
-            "error_overlap", lambda o: m.error_overlap(o.teacher, o.student, o.labels)
+            f"knn_jaccard@{k}",
+            lambda: set_jaccard(self._knn("teacher", k), self._knn("student", k)),
         )
 
-    def metrics(self) -> dict[str, float]:
-        """Every prediction metric, by name."""
-        return {name: getattr(self, name)() for name in PREDICTION_METRICS}
+    def knn_agreement(self, k: int = DEFAULT_K) -> float:
+        """Mean over eval examples P of Jaccard(KNN_t(P), KNN_s(P)) (cosine, P excluded)."""
+        return float(self.knn_jaccard(k).mean())
+
+    def knn_agreement_variance(self, k: int = DEFAULT_K) -> float:
+        """Population variance over eval examples of the k-NN Jaccard index."""
+        return float(self.knn_jaccard(k).var())
+
+    def knn_sweep(self, ks: tuple[int, ...] = DEFAULT_KS) -> dict[int, float]:
+        """kNN agreement for each k (Rai et al., Figure 1)."""
+        if ks:
+            self._knn("teacher", max(ks)), self._knn("student", max(ks))
+        return {int(k): self.knn_agreement(k) for k in ks}
+
+    def cka(self) -> float:
+        """Linear CKA (Kornblith et al. 2019) of the teacher's and student's eval embeddings."""
+        e = self.embeddings
+        return self._value("cka", lambda: linear_cka(e.teacher, e.student))
+
+    # -- out-of-distribution metrics -----------------------------------------------------
+
+    def deep_knn(self, model: str, k: int | None = None) -> DeepKnn:
+        """The Deep-KNN scores and threshold of ``"teacher"`` or ``"student"`` (Sun et al. 2022)."""
+        k = self.ood_k if k is None else k
+        if (model, k) not in self._deep_knn:
+            o, e = self.ood_inputs, self.embeddings
+            if model == "teacher":
+                found = deep_knn(o.teacher_bank, e.teacher, o.teacher_ood, k)
+            else:
+                found = deep_knn(o.student_bank, e.student, o.student_ood, k)
+            self._deep_knn[(model, k)] = found
+        return self._deep_knn[(model, k)]
+
+    def ood_agreement(self, k: int | None = None) -> float:
+        """Jaccard index of the OOD sets the teacher and the student find (1.0 if both empty)."""
+        return ood_agreement(
+            self.deep_knn("teacher", k).flagged, self.deep_knn("student", k).flagged
+        )
+
+    def teacher_ood_rate(self) -> float:
+        """Share of the OOD candidates the teacher flags."""
+        return self.deep_knn("teacher").ood_rate
+
+    def student_ood_rate(self) -> float:
+        """Share of the OOD candidates the student flags."""
+        return self.deep_knn("student").ood_rate
+
+    def teacher_ood_auroc(self) -> float:
+        """AUROC of the teacher's Deep-KNN score: eval data (in) against OOD candidates (out)."""
+        return self.deep_knn("teacher").auroc
+
+    def student_ood_auroc(self) -> float:
+        """AUROC of the student's Deep-KNN score: eval data (in) against OOD candidates (out)."""
+        return self.deep_knn("student").auroc
+
+    def ood_sweep(self, ks: tuple[int, ...] = DEFAULT_KS) -> dict[int, float]:
+        """OOD agreement for each Deep-KNN k."""
+        return {int(k): self.ood_agreement(k) for k in ks}
+
+    # -- all metrics ---------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        """Every metric that can be measured, by name (see :meth:`unavailable` for the rest)."""
+        return self._measure()[0]
+
+    def unavailable(self) -> dict[str, str]:
+        """Why each metric that cannot be measured cannot, by name."""
+        return self._measure()[1]
+
+    def _measure(self) -> tuple[dict[str, Any], dict[str, str]]:
+        values: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        groups: list[dict[str, str]] = [PREDICTION_METRICS, REPRESENTATION_METRICS]
+        if self.ood_configured:
+            groups.append(OOD_METRICS)
+        for group in groups:
+            for name in group:
+                try:
+                    if name == "knn_sweep":
+                        n = len(self.embeddings.texts)
+                        value: Any = {
+                            str(k): v
+                            for k, v in self.knn_sweep(
+                                tuple(k for k in DEFAULT_KS if k < n - 1)
+                            ).items()
+                        }
+                    else:
+                        value = getattr(self, name)()
+                except (CompressGuardError, ValueError) as exc:
+                    reasons[name] = str(exc)
+                else:
+                    values[name] = value
+        return values, reasons
 
     # -- assertions ----------------------------------------------------------------------
 
@@ -193,7 +418,22 @@ class Comparison:
         __tracebackhide__ = True
         self._check("kl_divergence", "<=", max)
 
-    def _check(self, metric: str, op: str, threshold: float) -> None:
+    def assert_knn_agreement(self, *, min: float, k: int = DEFAULT_K) -> None:
+        """Fail unless the mean Jaccard index of the k-NN sets is at least ``min``."""
+        __tracebackhide__ = True
+        self._check("knn_agreement", ">=", min, k=k)
+
+    def assert_cka(self, *, min: float) -> None:
+        """Fail unless the linear CKA of the eval embeddings is at least ``min``."""
+        __tracebackhide__ = True
+        self._check("cka", ">=", min)
+
+    def assert_ood_agreement(self, *, min: float, k: int | None = None) -> None:
+        """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
+        __tracebackhide__ = True
+        self._check("ood_agreement", ">=", min, k=self.ood_k if k is None else k)
+
+    def _check(self, metric: str, op: str, threshold: float, *, k: int | None = None) -> None:
         __tracebackhide__ = True
         if (
             isinstance(threshold, bool)
@@ -201,45 +441,50 @@ class Comparison:
             or not (math.isfinite(threshold))
         ):
             raise TypeError(f"the threshold of {metric} must be a finite number, got {threshold!r}")
+        measure = getattr(self, metric)
         try:
-            value = getattr(self, metric)()
-        except CompressGuardError as exc:
+            value = float(measure() if k is None else measure(k))
+        except (CompressGuardError, ValueError) as exc:
             problem = str(exc)
         else:
             problem = None
         if problem is not None:  # failed outside the except block: no chained traceback
             pytest.fail(f"compressguard: {metric} could not be measured: {problem}", pytrace=False)
         passed = value >= threshold if op == ">=" else value <= threshold
-        self.checks.append(
-            {
-                "metric": metric,
-                "op": op,
-                "threshold": float(threshold),
-                "value": value,
-                "passed": bool(passed),
-                "test": self._current_test(),
-            }
-        )
+        check: dict[str, Any] = {
+            "metric": metric,
+            "op": op,
+            "threshold": float(threshold),
+            "value": value,
+            "passed": bool(passed),
+            "test": self._current_test(),
+        }
+        if k is not None:
+            check["k"] = int(k)
+        self.checks.append(check)
         if not passed:
-            raise AssertionError(self._failure_message(metric, op, threshold, value))
+            raise AssertionError(self._failure_message(metric, op, threshold, value, k))
 
     # -- failure messages ----------------------------------------------------------------
 
-    def _failure_message(self, metric: str, op: str, threshold: float, value: float) -> str:
+    def _failure_message(
+        self, metric: str, op: str, threshold: float, value: float, k: int | None
+    ) -> str:
         bound = "minimum" if op == ">=" else "maximum"
         side = "below" if op == ">=" else "above"
-        summary, indices = self._explain(metric)
+        summary, lines_ = self._explain(metric, k)
+        name = metric if k is None else f"{metric} (k={k})"
         lines = [
-            f"compressguard: {metric} = {value:.4f} is {side} the {bound} {threshold:.4f}",
+            f"compressguard: {name} = {value:.4f} is {side} the {bound} {threshold:.4f}",
             f"  teacher: {self.teacher}",
             f"  student: {self.student}",
             f"  data:    {self.dataset} (n={self.n})",
             f"  {summary}",
         ]
-        if len(indices):
-            shown = indices[:MAX_EXAMPLES_SHOWN]
+        if lines_:
+            shown = lines_[:MAX_EXAMPLES_SHOWN]
             lines.append(f"  {len(shown)} of them:")
-            lines.extend("    " + self._describe(int(i)) for i in shown)
+            lines.extend("    " + line for line in shown)
         return "\n".join(lines)
 
     def _name(self, index: int) -> str:
@@ -248,16 +493,77 @@ class Comparison:
 
     def _describe(self, i: int) -> str:
         o = self.outputs
-        text = o.texts[i] if len(o.texts[i]) <= 80 else o.texts[i][:77] + "..."
         t, s = int(o.teacher[i].argmax()), int(o.student[i].argmax())
         return (
-            f"[{i}] {text!r}  gold={self._name(int(o.labels[i]))}  "
+            f"[{i}] {_short(o.texts[i], 80)!r}  gold={self._name(int(o.labels[i]))}  "
             f"teacher={self._name(t)} ({o.teacher[i, t]:.2f})  "
             f"student={self._name(s)} ({o.student[i, s]:.2f})"
         )
 
-    def _explain(self, metric: str) -> tuple[str, np.ndarray]:
-        """A one-line account of the metric and the indices of the examples behind it."""
+    def _explain(self, metric: str, k: int | None) -> tuple[str, list[str]]:
+        """A one-line account of the metric and lines describing the examples behind it."""
+        if metric in ("knn_agreement", "cka"):
+            return self._explain_representation(metric, k or DEFAULT_K)
+        if metric == "ood_agreement":
+            return self._explain_ood(k)
+        summary, indices = self._explain_prediction(metric)
+        return summary, [self._describe(int(i)) for i in indices[:MAX_EXAMPLES_SHOWN]]
+
+    def _explain_representation(self, metric: str, k: int) -> tuple[str, list[str]]:
+        e = self.embeddings
+        if metric == "cka":
+            summary = (
+                f"linear CKA compares the whole geometry of the embeddings (teacher H="
+                f"{e.teacher.shape[1]}, student H={e.student.shape[1]})"
+            )
+            if k >= len(e.texts) - 1:
+                return summary, []
+            return (
+                f"{summary}; kNN agreement at k={k} is {self.knn_agreement(k):.4f}, and the "
+                "examples whose neighbours differ most",
+                self._knn_lines(k),
+            )
+        jac = self.knn_jaccard(k)
+        return (
+            f"{int((jac == 0).sum())} examples share no neighbour between the models, "
+            f"{int((jac == 1).sum())} share all {k}; the examples whose neighbours differ most",
+            self._knn_lines(k),
+        )
+
+    def _knn_lines(self, k: int) -> list[str]:
+        texts = self.embeddings.texts
+        jac = self.knn_jaccard(k)
+        teacher, student = self._knn("teacher", k), self._knn("student", k)
+        lines = []
+        for i in np.argsort(jac, kind="stable")[:MAX_EXAMPLES_SHOWN]:
+            lines.append(
+                f"[{i}] {_short(texts[i], 60)!r}  jaccard={jac[i]:.2f}  "
+                f"teacher's nearest {_short(texts[teacher[i, 0]], 30)!r}, "
+                f"student's nearest {_short(texts[student[i, 0]], 30)!r}"
+            )
+        return lines
+
+    def _explain_ood(self, k: int | None) -> tuple[str, list[str]]:
+        t, s = self.deep_knn("teacher", k), self.deep_knn("student", k)
+        texts = self.ood_inputs.ood_texts
+        one = np.flatnonzero(t.flagged != s.flagged)
+        margin = np.abs((t.ood_scores - t.threshold) - (s.ood_scores - s.threshold))
+        one = one[np.argsort(-margin[one], kind="stable")]
+        lines = [
+            f"[{i}] {_short(texts[i], 70)!r}  teacher {t.ood_scores[i]:.3f} "
+            f"({'OOD' if t.flagged[i] else 'in'}, threshold {t.threshold:.3f})  student "
+            f"{s.ood_scores[i]:.3f} ({'OOD' if s.flagged[i] else 'in'}, threshold "
+            f"{s.threshold:.3f})"
+            for i in one[:MAX_EXAMPLES_SHOWN]
+        ]
+        return (
+            f"of {len(texts)} candidates in {self.ood_inputs.ood_spec}, the teacher flags "
+            f"{int(t.flagged.sum())}, the student {int(s.flagged.sum())}, both "
+            f"{int((t.flagged & s.flagged).sum())}; {len(one)} are flagged by one model only",
+            lines,
+        )
+
+    def _explain_prediction(self, metric: str) -> tuple[str, np.ndarray]:
         o = self.outputs
         pred_t, pred_s = o.teacher.argmax(axis=1), o.student.argmax(axis=1)
         wrong_t, wrong_s = pred_t != o.labels, pred_s != o.labels
@@ -293,15 +599,27 @@ class Comparison:
     # -- record --------------------------------------------------------------------------
 
     def record(self) -> dict[str, Any]:
-        """The comparison as the JSON report writes it; all metrics once outputs exist."""
+        """The comparison as the JSON report writes it: every measurable metric once any
+        output exists, and why each other metric could not be measured."""
         out: dict[str, Any] = {
             "teacher": self.teacher,
             "student": self.student,
             "dataset": self.dataset,
-            "n": self.n if self.loaded else None,
-            "metrics": self.metrics() if self.loaded else {},
+            "n": None,
+            "metrics": {},
             "checks": list(self.checks),
         }
-        if self._error is not None:
-            out["error"] = str(self._error)
+        if self.loaded:
+            values, reasons = self._measure()
+            out["n"] = self.n
+            out["metrics"] = values
+            if reasons:
+                out["unavailable"] = reasons
+        error = self._predictions.error or self._embeddings.error
+        if error is not None and not isinstance(error, MissingOutputError):
+            out["error"] = str(error)
         return out
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -20,13 +20,17 @@ FORMATS = (".csv", ".tsv", ".jsonl")
 class Dataset:
     """Texts and their gold labels, as written in the source (a name or an index).
 
-    ``fingerprint`` is the SHA-256 of the content, so two specs with the same rows share outputs.
+    ``fingerprint`` is the SHA-256 of the rows and ``texts_fingerprint`` that of the texts
+    alone, so two specs with the same texts share model outputs. ``labels`` is None for data
+    read without labels; ``unlabelled`` then says why.
     """
 
     spec: str
     texts: tuple[str, ...]
-    labels: tuple[str, ...]
+    labels: tuple[str, ...] | None
     fingerprint: str
+    texts_fingerprint: str = ""
+    unlabelled: str = ""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -37,6 +41,8 @@ class Dataset:
         Labels are read as class names when every one of them is a name of ``names``;
         otherwise each must be an integer index in ``[0, num_labels)``.
         """
+        if self.labels is None:
+            raise DataError(self.unlabelled or f"{self.spec} has no gold labels")
         lowered = {name.lower(): i for i, name in enumerate(names or ())}
         by_name = [lowered.get(label.lower()) for label in self.labels]
         by_index = [_index(label, num_labels) for label in self.labels]
@@ -67,10 +73,10 @@ def _index(label: str, num_labels: int) -> int | None:
     return index if 0 <= index < num_labels and str(index) == label else None
 
 
-def _fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
+def _fingerprint(texts: Sequence[str], labels: Sequence[str] | None) -> str:
     digest = hashlib.sha256()
-    for text, label in zip(texts, labels, strict=True):
-        digest.update(json.dumps([text, label]).encode())
+    for i, text in enumerate(texts):
+        digest.update(json.dumps([text, None if labels is None else labels[i]]).encode())
     return digest.hexdigest()
 
 
@@ -130,11 +136,18 @@ def load_dataset(
     spec: str,
     *,
     text_column: str = "text",
-    label_column: str = "label",
+    label_column: str | None = "label",
     max_examples: int | None = None,
     seed: int = 0,
+    labels: str = "required",
 ) -> Dataset:
-    """Read labelled examples; with ``max_examples``, keep a seeded sample in file order."""
+    """Read examples; with ``max_examples``, keep a seeded sample in file order.
+
+    ``labels``: ``"required"`` (a missing label column is an error), ``"optional"`` (read them
+    when the column exists: prediction metrics then say they are missing) or ``"ignored"``.
+    """
+    if labels not in ("required", "optional", "ignored"):
+        raise ValueError(f"labels must be required, optional or ignored, got {labels!r}")
     if spec.startswith("hf:"):
         rows, columns = _read_hf(spec, spec[3:])
     else:
@@ -144,25 +157,37 @@ def load_dataset(
         rows, columns = _read_rows(path)
     if not rows:
         raise DataError(f"{spec} holds no examples")
-    for column, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
-        if column not in columns:
-            raise DataError(
-                f"{spec} has no column {column!r} (columns: {', '.join(columns)}); "
-                f"name the right one with {flag}"
-            )
-    texts, labels = [], []
+    if text_column not in columns:
+        raise DataError(
+            f"{spec} has no column {text_column!r} (columns: {', '.join(columns)}); "
+            "name the right one with --text-column"
+        )
+    missing_labels = (
+        f"{spec} has no column {label_column!r} (columns: {', '.join(columns)}); prediction "
+        "metrics need gold labels: name the right column with --label-column"
+    )
+    with_labels = labels != "ignored" and label_column in columns
+    if labels == "required" and not with_labels:
+        raise DataError(missing_labels)
+    texts, golds = [], []
     for row_number, row in enumerate(rows):
-        text, label = row.get(text_column), row.get(label_column)
-        if text is None or label is None or str(label).strip() == "":
-            raise DataError(
-                f"{spec}: example {row_number} has no {text_column!r} or {label_column!r}"
-            )
+        text = row.get(text_column)
+        label = row.get(label_column) if with_labels else ""
+        if text is None or label is None or (with_labels and str(label).strip() == ""):
+            column = text_column if text is None else label_column
+            raise DataError(f"{spec}: example {row_number} has no {column!r}")
         texts.append(str(text))
-        labels.append(str(label).strip())
+        golds.append(str(label).strip())
     if max_examples is not None and max_examples < len(texts):
         keep = np.sort(np.random.default_rng(seed).choice(len(texts), max_examples, replace=False))
         texts = [texts[i] for i in keep]
-        labels = [labels[i] for i in keep]
+        golds = [golds[i] for i in keep]
+    gold = tuple(golds) if with_labels else None
     return Dataset(
-        spec=spec, texts=tuple(texts), labels=tuple(labels), fingerprint=_fingerprint(texts, labels)
+        spec=spec,
+        texts=tuple(texts),
+        labels=gold,
+        fingerprint=_fingerprint(texts, gold),
+        texts_fingerprint=_fingerprint(texts, None),
+        unlabelled="" if with_labels else missing_labels,
     )

@@ -21,3 +21,7 @@ class DataError(CompressGuardError):
 
 class LabelMismatchError(CompressGuardError):
     """Teacher and student disagree on the label set."""
+
+
+class MissingOutputError(ModelLoadError):
+    """A model that cannot give an output a metric needs (no head, no hidden states)."""

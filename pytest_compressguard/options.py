@@ -78,6 +78,13 @@ def device(value: str) -> str:
     return value
 
 
+def pooling(value: str) -> str:
+    """cls or mean."""
+    if value not in ("cls", "mean"):
+        raise argparse.ArgumentTypeError(f"expected cls or mean, got {value!r}")
+    return value
+
+
 def text(value: str) -> str:
     """Any non-empty string."""
     if not value.strip():
@@ -123,6 +130,44 @@ OPTIONS: tuple[Option, ...] = (
         "labelled evaluation data: .csv, .tsv, .jsonl or hf:DATASET[:CONFIG]:SPLIT.",
         data_spec,
         metavar="PATH",
+    ),
+    Option(
+        "--train-data",
+        "train_data",
+        "in-distribution training texts (same formats): the Deep-KNN bank for OOD agreement.",
+        data_spec,
+        metavar="PATH",
+    ),
+    Option(
+        "--ood-data",
+        "ood_data",
+        "texts to test for being out of distribution (same formats); needs --train-data.",
+        data_spec,
+        metavar="PATH",
+    ),
+    Option(
+        "--ood-k",
+        "ood_k",
+        "Deep-KNN: score = distance to the k-th nearest training embedding (default: 10).",
+        positive_int,
+        default=10,
+        metavar="K",
+    ),
+    Option(
+        "--pooling",
+        "pooling",
+        "embedding of a text: cls (the [CLS] vector of the last hidden state) or mean "
+        "(masked mean); default: cls.",
+        pooling,
+        default="cls",
+        metavar="cls|mean",
+    ),
+    Option(
+        "--embedding-output",
+        "embedding_output",
+        "name of the ONNX output holding the last hidden state (default: last_hidden_state).",
+        default="last_hidden_state",
+        metavar="NAME",
     ),
     Option(
         "--text-column",
@@ -200,6 +245,11 @@ class Settings:
     teacher: str | None = None
     student: tuple[str, ...] = ()
     eval_data: str | None = None
+    train_data: str | None = None
+    ood_data: str | None = None
+    ood_k: int = 10
+    pooling: str = "cls"
+    embedding_output: str = "last_hidden_state"
     text_column: str = "text"
     label_column: str = "label"
     tokenizer: str | None = None
@@ -257,6 +307,20 @@ def resolve(config: pytest.Config) -> Settings:
         raise pytest.UsageError("compressguard: --teacher needs at least one --student")
     if settings.teacher and not settings.eval_data:
         raise pytest.UsageError("compressguard: --teacher needs --eval-data")
-    if not settings.teacher and (settings.student or settings.eval_data):
-        raise pytest.UsageError("compressguard: --student and --eval-data need --teacher")
+    if not settings.teacher and (
+        settings.student or settings.eval_data or settings.train_data or settings.ood_data
+    ):
+        raise pytest.UsageError(
+            "compressguard: --student, --eval-data, --train-data and --ood-data need --teacher"
+        )
+    if settings.ood_data and not settings.train_data:
+        raise pytest.UsageError(
+            "compressguard: --ood-data needs --train-data (the in-distribution bank that "
+            "Deep-KNN scores against)"
+        )
+    if settings.train_data and not settings.ood_data:
+        raise pytest.UsageError(
+            "compressguard: --train-data is used only with --ood-data (OOD agreement); "
+            "pass both or neither"
+        )
     return settings

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .comparison import Comparison, PairOutputs
+from .comparison import Comparison, OodInputs, PairEmbeddings, PairOutputs
 from .data import Dataset, load_dataset
-from .errors import CompressGuardError, DataError, ModelLoadError
-from .models.base import Model, align_labels
+from .errors import CompressGuardError, DataError, MissingOutputError, ModelLoadError
+from .models.base import Encoded, Model, align_labels
 from .options import Settings
 
 
@@ -24,8 +24,8 @@ class SessionState:
         self.comparisons: dict[str, Comparison] = {}
         self.worker_records: list[dict[str, Any]] = []
         self._models: dict[str, Model | CompressGuardError] = {}
-        self._dataset: Dataset | CompressGuardError | None = None
-        self._probs: dict[tuple[str, str], np.ndarray] = {}
+        self._datasets: dict[str, Dataset | CompressGuardError] = {}
+        self._encoded: dict[tuple[str, str], Encoded] = {}
 
     def model(self, spec: str) -> Model:
         """The model a spec names, loaded once (a load error is kept and raised again)."""
@@ -41,6 +41,8 @@ class SessionState:
                     device=s.device,
                     tokenizer=s.tokenizer,
                     cache_dir=self.cache_dir,
+                    pooling=s.pooling,
+                    embedding_output=s.embedding_output,
                 )
             except CompressGuardError as exc:
                 self._models[spec] = exc
@@ -49,38 +51,81 @@ class SessionState:
             raise found
         return found
 
-    def dataset(self) -> Dataset:
-        """The evaluation dataset, read once."""
-        if self._dataset is None:
+    def _data(self, role: str) -> Dataset:
+        """The eval, train or OOD dataset, read once (a read error is kept and raised again)."""
+        if role not in self._datasets:
             s = self.settings
+            spec = {"eval": s.eval_data, "train": s.train_data, "ood": s.ood_data}[role]
             try:
-                if s.eval_data is None:
-                    raise DataError("no evaluation data: pass --eval-data")
-                self._dataset = load_dataset(
-                    s.eval_data,
+                if spec is None:
+                    raise DataError(f"no {role} data: pass --{role}-data")
+                self._datasets[role] = load_dataset(
+                    spec,
                     text_column=s.text_column,
                     label_column=s.label_column,
-                    max_examples=s.max_examples,
+                    max_examples=s.max_examples if role == "eval" else None,
                     seed=s.seed,
+                    labels="optional" if role == "eval" else "ignored",
                 )
             except CompressGuardError as exc:
-                self._dataset = exc
-        if isinstance(self._dataset, CompressGuardError):
-            raise self._dataset
-        return self._dataset
+                self._datasets[role] = exc
+        found = self._datasets[role]
+        if isinstance(found, CompressGuardError):
+            raise found
+        return found
+
+    def dataset(self) -> Dataset:
+        """The evaluation dataset (gold labels optional: only prediction metrics need them)."""
+        return self._data("eval")
+
+    def encoded(self, model: Model, dataset: Dataset, *, probabilities: bool) -> Encoded:
+        """The model's outputs on the dataset, computed once per session: embeddings when the
+        model gives them, and (when asked) probabilities from the same pass."""
+        key = (model.spec.text, dataset.texts_fingerprint)
+        want_probs = probabilities and "probabilities" not in model.missing
+        want_vectors = "embeddings" not in model.missing
+        found = self._encoded.get(key)
+        if found is None or (want_probs and found.probabilities is None):
+            found = model.encode(dataset.texts, probabilities=want_probs, embeddings=want_vectors)
+            self._validate(model, dataset, found)
+            self._encoded[key] = found
+        return found
+
+    def _validate(self, model: Model, dataset: Dataset, found: Encoded) -> None:
+        for name, array, width in (
+            ("probabilities", found.probabilities, model.num_labels),
+            ("embeddings", found.embeddings, None),
+        ):
+            if array is None:
+                continue
+            bad_shape = array.ndim != 2 or len(array) != len(dataset)
+            if bad_shape or (width is not None and array.shape[1] != width):
+                raise ModelLoadError(
+                    f"{model.spec.text} gave {name} of shape {array.shape} for {len(dataset)} texts"
+                )
+            if not np.isfinite(array).all():
+                raise ModelLoadError(
+                    f"{model.spec.text} gave {int((~np.isfinite(array)).sum())} non-finite "
+                    f"{name} on {dataset.spec}"
+                )
+
+    def _require(self, model: Model, dataset: Dataset, output: str) -> np.ndarray:
+        found = getattr(
+            self.encoded(model, dataset, probabilities=output == "probabilities"), output
+        )
+        if found is None:
+            raise MissingOutputError(
+                model.missing.get(output, f"{model.spec.text} gave no {output}")
+            )
+        return found
 
     def probabilities(self, model: Model, dataset: Dataset) -> np.ndarray:
         """The model's class probabilities on the dataset, computed once per session."""
-        key = (model.spec.text, dataset.fingerprint)
-        if key not in self._probs:
-            probs = model.predict_proba(dataset.texts)
-            if probs.shape != (len(dataset), model.num_labels) or not np.isfinite(probs).all():
-                raise ModelLoadError(
-                    f"{model.spec.text} gave outputs of shape {probs.shape} with "
-                    f"{int((~np.isfinite(probs)).sum())} non-finite values"
-                )
-            self._probs[key] = probs
-        return self._probs[key]
+        return self._require(model, dataset, "probabilities")
+
+    def embeddings(self, model: Model, dataset: Dataset) -> np.ndarray:
+        """The model's (N, H) embeddings of the dataset, computed once per session."""
+        return self._require(model, dataset, "embeddings")
 
     def comparison(self, teacher: Model, student: Model) -> Comparison:
         """The comparison of a student with the teacher on the eval data, made once."""
@@ -89,25 +134,48 @@ class SessionState:
             dataset = self.dataset()
             pair = f"{teacher.spec.text} vs {student.spec.text}"
 
-            def load() -> PairOutputs:
+            def predictions() -> PairOutputs:
+                p_teacher = self.probabilities(teacher, dataset)
+                p_student = self.probabilities(student, dataset)
+                assert teacher.num_labels is not None and student.num_labels is not None
                 order = align_labels(
                     teacher.labels, teacher.num_labels, student.labels, student.num_labels, pair
                 )
-                labels = dataset.label_indices(teacher.labels, teacher.num_labels)
                 return PairOutputs(
-                    teacher=self.probabilities(teacher, dataset),
-                    student=self.probabilities(student, dataset)[:, order],
-                    labels=labels,
+                    teacher=p_teacher,
+                    student=p_student[:, order],
+                    labels=dataset.label_indices(teacher.labels, teacher.num_labels),
                     texts=dataset.texts,
                     label_names=teacher.labels,
+                )
+
+            def embeddings() -> PairEmbeddings:
+                return PairEmbeddings(
+                    teacher=self.embeddings(teacher, dataset),
+                    student=self.embeddings(student, dataset),
+                    texts=dataset.texts,
+                )
+
+            def ood() -> OodInputs:
+                bank, candidates = self._data("train"), self._data("ood")
+                return OodInputs(
+                    teacher_bank=self.embeddings(teacher, bank),
+                    student_bank=self.embeddings(student, bank),
+                    teacher_ood=self.embeddings(teacher, candidates),
+                    student_ood=self.embeddings(student, candidates),
+                    ood_texts=candidates.texts,
+                    ood_spec=candidates.spec,
                 )
 
             self.comparisons[key] = Comparison(
                 teacher.spec.text,
                 student.spec.text,
                 dataset.spec,
-                load,
+                predictions,
                 current_test=lambda: self.current_test,
+                embeddings=embeddings,
+                ood=ood if self.settings.ood_data else None,
+                ood_k=self.settings.ood_k,
             )
         return self.comparisons[key]
 
@@ -123,12 +191,20 @@ class SessionState:
                     "metrics": dict(record["metrics"]),
                     "checks": list(record["checks"]),
                 }
+                if "unavailable" in record:
+                    merged[key]["unavailable"] = dict(record["unavailable"])
                 continue
             into = merged[key]
             into["metrics"].update(record["metrics"])
             into["checks"].extend(record["checks"])
+            if "unavailable" in record:
+                into.setdefault("unavailable", {}).update(record["unavailable"])
             if into.get("n") is None:
                 into["n"] = record.get("n")
         for record in merged.values():
             record["checks"].sort(key=lambda c: c.get("test") or "")  # stable: call order
+            unavailable = record.pop("unavailable", {})
+            unavailable = {k: v for k, v in unavailable.items() if k not in record["metrics"]}
+            if unavailable:
+                record["unavailable"] = unavailable
         return list(merged.values())

@@ -22,6 +22,9 @@ class TinyModels:
     onnx: Path  # the teacher exported to ONNX, tokenizer and config beside it
     dev: Path  # 120 labelled sentences, labels as names
     dev_rows: list[tuple[str, int]]
+    train: Path  # 300 labelled sentences of the same task: the in-distribution bank
+    ood: Path  # 40 texts: half of words the models never saw, half without sentiment words
+    ood_texts: list[str]
     cache: Path
 
 
@@ -31,11 +34,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     teacher = tiny.train_classifier(root / "teacher", layers=2, hidden=32, steps=120, seed=0)
     student = tiny.train_classifier(root / "student", layers=1, hidden=16, steps=100, seed=1)
     rows = tiny.examples(120, seed=99)
+    ood = tiny.ood_texts(40, seed=98)
     return TinyModels(
         teacher=teacher,
         student=student,
         onnx=tiny.export_onnx(teacher, root / "onnx"),
         dev=tiny.write_csv(root / "dev.csv", rows),
         dev_rows=rows,
+        train=tiny.write_csv(root / "train.csv", tiny.examples(300, seed=97)),
+        ood=tiny.write_csv(root / "ood.csv", [(text, 0) for text in ood]),
+        ood_texts=ood,
         cache=root / "cache",
     )

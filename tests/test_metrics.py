@@ -85,7 +85,13 @@ def test_edge_cases():
 def test_docstring_examples():
     import doctest
 
-    from pytest_compressguard.metrics import prediction
+    from pytest_compressguard.metrics import distribution, neighbours, prediction, representation
 
-    result = doctest.testmod(prediction)
-    assert result.attempted >= 7 and result.failed == 0
+    for module, examples in (
+        (prediction, 7),
+        (representation, 3),
+        (distribution, 4),
+        (neighbours, 1),
+    ):
+        result = doctest.testmod(module)
+        assert result.attempted >= examples and result.failed == 0, module.__name__

@@ -10,7 +10,7 @@ import onnx
 import pytest
 import torch
 
-from pytest_compressguard.errors import LabelMismatchError, ModelLoadError
+from pytest_compressguard.errors import LabelMismatchError, MissingOutputError, ModelLoadError
 from pytest_compressguard.models import align_labels, load_model
 from pytest_compressguard.models import compress as compress_module
 
@@ -68,8 +68,46 @@ def test_onnx_int8_is_cached_and_verified(tiny_models, tmp_path, monkeypatch):
     assert onnx_source.labels == ("negative", "positive")
 
 
+def reference_cls(folder, texts, pooling="cls"):
+    """[CLS] (or masked mean) of the last hidden state, one text at a time, with transformers."""
+    from transformers import AutoTokenizer, BertModel
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    encoder = BertModel.from_pretrained(folder).eval()
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            state = encoder(**tok(text, return_tensors="pt")).last_hidden_state[0]
+            rows.append((state[0] if pooling == "cls" else state.mean(0)).numpy())
+    return np.stack(rows)
+
+
+def test_embeddings_of_every_backend(tiny_models, tmp_path):
+    expected = reference_cls(tiny_models.teacher, TEXTS)
+    hf = load_model(str(tiny_models.teacher), batch_size=3)
+    both = hf.encode(TEXTS)
+    assert both.embeddings.dtype == np.float32 and both.embeddings.shape == (len(TEXTS), 32)
+    np.testing.assert_allclose(both.embeddings, expected, atol=1e-5)
+    np.testing.assert_array_equal(both.probabilities, hf.predict_proba(TEXTS))  # one pass
+    np.testing.assert_array_equal(both.embeddings, hf.embed(TEXTS))
+    onnx_model = load_model(str(tiny_models.onnx), batch_size=5)
+    np.testing.assert_allclose(onnx_model.embed(TEXTS), expected, atol=1e-4)
+    mean = load_model(str(tiny_models.onnx), batch_size=5, pooling="mean")
+    np.testing.assert_allclose(
+        mean.embed(TEXTS), reference_cls(tiny_models.teacher, TEXTS, "mean"), atol=1e-4
+    )
+    quantized = load_model(f"int8:{tiny_models.teacher}").embed(TEXTS)
+    exported = load_model(f"onnx-int8:{tiny_models.teacher}", cache_dir=tmp_path).embed(TEXTS)
+    for approx in (quantized, exported):
+        assert approx.shape == expected.shape and 0 < np.abs(approx - expected).max() < 0.5
+    missing = load_model(str(tiny_models.onnx), embedding_output="pooled")
+    with pytest.raises(MissingOutputError, match=r"has no output 'pooled' \(its outputs are: "):
+        missing.embed(TEXTS)
+    assert missing.predict_proba(TEXTS).shape == (len(TEXTS), 2)
+
+
 @pytest.mark.filterwarnings("ignore::Warning")
-def test_onnx_without_logits_is_one_sentence(tiny_models, tmp_path):
+def test_onnx_encoder_without_logits_gives_embeddings_only(tiny_models, tmp_path):
     from transformers import BertModel
 
     folder = tmp_path / "encoder"
@@ -81,24 +119,33 @@ def test_onnx_without_logits_is_one_sentence(tiny_models, tmp_path):
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids):
-            return self.encoder(input_ids=input_ids).last_hidden_state
+        def forward(self, input_ids, attention_mask):
+            return self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
 
     ids = torch.ones((1, 4), dtype=torch.long)
     torch.onnx.export(
         Hidden().eval(),
-        (ids,),
+        (ids, ids),
         str(folder / "model.onnx"),
-        input_names=["input_ids"],
+        input_names=["input_ids", "attention_mask"],
         output_names=["last_hidden_state"],
         dynamo=False,
-        dynamic_axes={"input_ids": {0: "b", 1: "s"}},
+        dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
     )
     for name in ("vocab.txt", "tokenizer_config.json", "tokenizer.json"):
         if (tiny_models.teacher / name).exists():
             shutil.copy(tiny_models.teacher / name, folder / name)
-    with pytest.raises(ModelLoadError, match=r"has no 'logits' output .* last_hidden_state \["):
-        load_model(str(folder / "model.onnx"))
+    model = load_model(str(folder / "model.onnx"), batch_size=4)
+    assert model.num_labels is None and model.labels is None
+    np.testing.assert_allclose(
+        model.embed(TEXTS), reference_cls(tiny_models.teacher, TEXTS), atol=1e-4
+    )
+    with pytest.raises(MissingOutputError, match=r"has no 'logits' output .* last_hidden_state \["):
+        model.predict_proba(TEXTS)
+    with pytest.raises(ModelLoadError, match=r"has neither a 'logits' output .* nor an embedding"):
+        load_model(str(folder / "model.onnx"), embedding_output="pooled")
 
 
 def test_onnx_without_tokenizer_asks_for_one(tiny_models, tmp_path):
@@ -118,13 +165,24 @@ def test_refuses_pickled_weights(tiny_models, tmp_path):
         load_model(str(folder))
 
 
-def test_model_without_a_trained_head(tiny_models, tmp_path):
+def test_model_without_a_trained_head_gives_embeddings_only(tiny_models, tmp_path):
     from transformers import BertModel
 
     folder = tmp_path / "bare"
     BertModel.from_pretrained(tiny_models.teacher).save_pretrained(folder)
     shutil.copy(tiny_models.teacher / "vocab.txt", folder / "vocab.txt")
-    with pytest.raises(ModelLoadError, match=r"has no trained classification head .*classifier"):
+    model = load_model(str(folder), batch_size=3)
+    assert model.num_labels is None and model.labels is None
+    np.testing.assert_allclose(model.embed(TEXTS), reference_cls(folder, TEXTS), atol=1e-5)
+    with pytest.raises(MissingOutputError, match=r"has no trained classification head .*classif"):
+        model.predict_proba(TEXTS)
+    exported = load_model(f"onnx-int8:{folder}", cache_dir=tmp_path / "cache")
+    assert exported.num_labels is None and exported.embed(TEXTS).shape == (len(TEXTS), 32)
+
+    config = json.loads((folder / "config.json").read_text())
+    config["num_hidden_layers"] += 1  # the checkpoint now lacks a layer of the encoder
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=r"lacks weights of the model itself \(.*layer"):
         load_model(str(folder))
 
 

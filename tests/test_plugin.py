@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+from tests import reference
 
 GATE = """
 def test_overlap(guard):
@@ -63,6 +66,46 @@ def reference_onnx_probs(onnx_dir, texts):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def reference_embeddings(model_dir, texts, onnx_dir=None):
+    """[CLS] vectors of the last hidden state, computed directly (transformers or onnxruntime)."""
+    tok = AutoTokenizer.from_pretrained(onnx_dir or model_dir)
+    if onnx_dir is not None:
+        session = ort.InferenceSession(str(onnx_dir / "model.onnx"))
+        enc = tok(texts, padding=True, return_tensors="np")
+        feed = {i.name: enc[i.name].astype(np.int64) for i in session.get_inputs()}
+        return session.run(["last_hidden_state"], feed)[0][:, 0]
+    model = AutoModel.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        return (
+            model(**tok(texts, padding=True, return_tensors="pt")).last_hidden_state[:, 0].numpy()
+        )
+
+
+def expected_representation(teacher, student, tiny_models):
+    """kNN, CKA and OOD metrics by brute force from directly computed embeddings."""
+    texts = [t for t, _ in tiny_models.dev_rows]
+    train = [row[0] for row in csv.reader(tiny_models.train.open())][1:]
+    embed = {
+        role: (teacher(data), student(data))
+        for role, data in (("eval", texts), ("bank", train), ("ood", tiny_models.ood_texts))
+    }
+    t, s = embed["eval"]
+    out = {
+        "knn_agreement": reference.knn_jaccard(t, s, 10).mean(),
+        "knn_agreement_variance": reference.knn_jaccard(t, s, 10).var(),
+        "knn_sweep": {str(k): reference.knn_jaccard(t, s, k).mean() for k in (1, 5, 10, 20, 50)},
+        "cka": reference.cka_hsic(t, s),
+    }
+    out.update(
+        reference.ood_metrics(
+            {role: pair[0] for role, pair in embed.items()},
+            {role: pair[1] for role, pair in embed.items()},
+            k=10,
+        )
+    )
+    return out
+
+
 def expected_metrics(pt, ps, y):
     wrong_t = set(np.flatnonzero(pt.argmax(1) != y))
     wrong_s = set(np.flatnonzero(ps.argmax(1) != y))
@@ -88,6 +131,7 @@ def expected_metrics(pt, ps, y):
     }
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt:RuntimeWarning")  # scipy
 def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tmp_path):
     out = tmp_path / "out.json"
     result = run_gate(
@@ -95,9 +139,19 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         tiny_models,
         str(tiny_models.student),
         str(tiny_models.onnx),
-        extra=[f"--compressguard-json={out}"],
+        extra=[
+            f"--compressguard-json={out}",
+            f"--train-data={tiny_models.train}",
+            f"--ood-data={tiny_models.ood}",
+        ],
     )
     result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(
+        [
+            "student * knn@10 * knn_var * cka * ood_agree * t_ood_rate * s_ood_rate * t_auroc *",
+            "kNN agreement by k, *student: k=1 0.* k=5 0.* k=10 0.* k=20 0.* k=50 0.*",
+        ]
+    )
     report = json.loads(out.read_text())
     assert report["version"] == 1
     texts = [t for t, _ in tiny_models.dev_rows]
@@ -107,6 +161,15 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         str(tiny_models.student): reference_probs(tiny_models.student, texts),
         str(tiny_models.onnx): reference_onnx_probs(tiny_models.onnx, texts),
     }
+    teacher = lambda x: reference_embeddings(tiny_models.teacher, x)  # noqa: E731
+    representation = {
+        str(tiny_models.student): expected_representation(
+            teacher, lambda x: reference_embeddings(tiny_models.student, x), tiny_models
+        ),
+        str(tiny_models.onnx): expected_representation(
+            teacher, lambda x: reference_embeddings(None, x, tiny_models.onnx), tiny_models
+        ),
+    }
     assert [c["student"] for c in report["comparisons"]] == list(references)
     for comparison in report["comparisons"]:
         assert set(comparison) == {"teacher", "student", "dataset", "n", "metrics", "checks"}
@@ -114,6 +177,7 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         assert comparison["dataset"] == str(tiny_models.dev)
         assert comparison["n"] == len(texts)
         expected = expected_metrics(pt, references[comparison["student"]], y)
+        expected.update(representation[comparison["student"]])
         assert set(comparison["metrics"]) == set(expected)
         for name, value in expected.items():
             assert comparison["metrics"][name] == pytest.approx(value, abs=1e-6), name
@@ -131,6 +195,8 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
     # the student the teacher was exported from agrees with it almost exactly
     onnx = report["comparisons"][1]["metrics"]
     assert onnx["label_loyalty"] == 1.0 and onnx["kl_divergence"] < 1e-9
+    assert onnx["knn_agreement"] == 1.0 and onnx["cka"] > 0.999999
+    assert report["comparisons"][0]["metrics"]["knn_agreement"] < 0.9
 
 
 def test_each_student_is_a_test_id_and_summary_row(pytester, tiny_models):
@@ -153,20 +219,22 @@ def test_each_student_is_a_test_id_and_summary_row(pytester, tiny_models):
 
 
 def test_each_model_runs_over_the_data_once(pytester, tiny_models, monkeypatch):
-    from pytest_compressguard.models.base import BatchedClassifier
+    from pytest_compressguard.models.base import BatchedModel
 
     calls = []
-    original = BatchedClassifier.predict_proba
+    original = BatchedModel.encode
 
-    def counting(self, texts):
+    def counting(self, texts, **kwargs):
         calls.append(self.spec.text)
-        return original(self, texts)
+        return original(self, texts, **kwargs)
 
-    monkeypatch.setattr(BatchedClassifier, "predict_proba", counting)
+    monkeypatch.setattr(BatchedModel, "encode", counting)
     source = GATE + "\n".join(
         f"def test_more_{i}(guard):\n"
         "    guard.assert_flips(max=1.0)\n"
         "    guard.assert_kl_divergence(max=1e9)\n"
+        "    guard.assert_knn_agreement(min=0.0, k=3)\n"
+        "    guard.assert_cka(min=0.0)\n"
         for i in range(3)
     )
     result = run_gate(
@@ -271,7 +339,13 @@ def test_help_lists_the_option_group(pytester):
         (["--eval-data", "hf:glue"], "*expected hf:DATASET:SPLIT or hf:DATASET:CONFIG:SPLIT*"),
         (["--teacher", "bert-base"], "*--teacher needs at least one --student"),
         (["--teacher", "bert-base", "--student", "distilbert"], "*--teacher needs --eval-data"),
-        (["--student", "distilbert"], "*--student and --eval-data need --teacher"),
+        (
+            ["--student", "distilbert"],
+            "*--student, --eval-data, --train-data and --ood-data need --teacher",
+        ),
+        (["--ood-k", "0"], "*argument --ood-k: expected a positive integer, got '0'"),
+        (["--pooling", "max"], "*argument --pooling: expected cls or mean, got 'max'"),
+        (["--ood-data", "missing.csv"], "*argument --ood-data: no such file: 'missing.csv'"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester, args, message):
@@ -279,6 +353,80 @@ def test_bad_options_are_usage_errors(pytester, args, message):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_ood_data_needs_train_data_and_the_other_way_round(pytester, tiny_models):
+    base = [f"--teacher={tiny_models.teacher}", f"--student={tiny_models.student}"]
+    base.append(f"--eval-data={tiny_models.dev}")
+    result = pytester.runpytest_inprocess(*base, f"--ood-data={tiny_models.ood}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ood-data needs --train-data (the in-distribution bank*"])
+    result = pytester.runpytest_inprocess(*base, f"--train-data={tiny_models.train}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--train-data is used only with --ood-data*"])
+
+
+HEADLESS = """
+def test_neighbours(guard):
+    guard.assert_knn_agreement(min=0.0, k=5)
+    guard.assert_cka(min=0.0)
+    guard.assert_ood_agreement(min=0.0)
+
+def test_labels(guard):
+    guard.assert_label_loyalty(min=0.0)
+"""
+
+
+def test_models_without_heads_give_representation_metrics_only(pytester, tiny_models, tmp_path):
+    from transformers import BertModel
+
+    bare = tmp_path / "bare"
+    BertModel.from_pretrained(tiny_models.teacher).save_pretrained(bare)
+    AutoTokenizer.from_pretrained(tiny_models.teacher).save_pretrained(bare)
+    unlabelled = tmp_path / "texts.csv"
+    unlabelled.write_text("text\n" + "\n".join(t for t, _ in tiny_models.dev_rows) + "\n")
+    out = tmp_path / "out.json"
+    pytester.makepyfile(test_gate=HEADLESS)
+    result = pytester.runpytest_inprocess(
+        f"--teacher={bare}",
+        f"--student=onnx-int8:{bare}",
+        f"--eval-data={unlabelled}",
+        f"--train-data={tiny_models.train}",
+        f"--ood-data={tiny_models.ood}",
+        "--ood-k=3",
+        f"--compressguard-cache-dir={tmp_path / 'cache'}",
+        f"--compressguard-json={out}",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*compressguard: label_loyalty could not be measured: {bare} has no trained "
+            "classification head (weights missing: classifier.bias, classifier.weight); "
+            "prediction metrics need a fine-tuned sequence-classification checkpoint",
+            f"NOT MEASURED onnx-int8:{bare}: teacher_accuracy, student_accuracy, "
+            f"accuracy_drop, ...: {bare} has no trained classification head*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    record = json.loads(out.read_text())["comparisons"][0]
+    assert record["n"] == 120 and "error" not in record
+    assert {"knn_agreement", "cka", "ood_agreement", "teacher_ood_auroc"} <= set(record["metrics"])
+    assert set(record["unavailable"]) == set(
+        [
+            "teacher_accuracy",
+            "student_accuracy",
+            "accuracy_drop",
+            "label_loyalty",
+            "probability_loyalty",
+            "kl_divergence",
+            "flips",
+            "error_overlap",
+        ]
+    )
+    assert [c["metric"] for c in record["checks"]] == ["knn_agreement", "cka", "ood_agreement"]
+    assert record["checks"][2]["k"] == 3
+    # quantization moves the embeddings a little: neighbours mostly survive
+    assert 0.5 < record["metrics"]["knn_agreement"] <= 1.0 and record["metrics"]["cka"] > 0.9
 
 
 def test_bad_ini_value_is_a_usage_error(pytester):
@@ -311,6 +459,15 @@ def test_load_errors_fail_the_tests_with_one_sentence(pytester, tiny_models, tmp
     result.stdout.fnmatch_lines(["*has no column 'text' (columns: sentence, label)*"])
 
 
+def flat(metrics):
+    """knn_sweep's {"k": value} spread into knn_sweep/k keys, for pytest.approx."""
+    out = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    for name, values in metrics.items():
+        if isinstance(values, dict):
+            out.update({f"{name}/{k}": v for k, v in values.items()})
+    return out
+
+
 def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path):
     pytest.importorskip("xdist")
     plain, spread = tmp_path / "plain.json", tmp_path / "xdist.json"
@@ -334,6 +491,6 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path):
     for x, y in zip(
         sorted(a["comparisons"], key=key), sorted(b["comparisons"], key=key), strict=True
     ):
-        assert x["metrics"] == pytest.approx(y["metrics"], abs=1e-9)
+        assert flat(x["metrics"]) == pytest.approx(flat(y["metrics"]), abs=1e-9)
         assert [c["metric"] for c in x["checks"]] == [c["metric"] for c in y["checks"]]
     result.stdout.fnmatch_lines(["*= compressguard =*"])

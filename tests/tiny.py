@@ -49,6 +49,16 @@ def examples(n: int, seed: int) -> list[tuple[str, int]]:
     return [sentence(rng) for _ in range(n)]
 
 
+def ood_texts(n: int, seed: int) -> list[str]:
+    """Texts unlike the task: unknown words (the tokenizer's [UNK]) or filler words only."""
+    rng = random.Random(seed)
+    unknown = ["zebra", "quantum", "tariff", "volcano", "senate", "enzyme", "orbit", "ledger"]
+    return [
+        " ".join(rng.choice(unknown if i % 2 else FILLER) for _ in range(rng.randint(3, 8)))
+        for i in range(n)
+    ]
+
+
 def write_csv(path: Path, rows: list[tuple[str, int]], names: bool = True) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import LabelMismatchError
+from ..errors import LabelMismatchError, MissingOutputError
 from .spec import ModelSpec
 
 _DEFAULT_LABEL = re.compile(r"^LABEL_\d+$")
@@ -18,20 +19,59 @@ _DEFAULT_LABEL = re.compile(r"^LABEL_\d+$")
 
 @runtime_checkable
 class Model(Protocol):
-    """What a metric needs from a model: class probabilities for texts."""
+    """What a metric needs from a model: class probabilities and embeddings of texts."""
 
     spec: ModelSpec
     #: Class names by index, or None when the model does not name its classes.
     labels: tuple[str, ...] | None
-    num_labels: int
+    #: Number of classes; None for a model without a classification head.
+    num_labels: int | None
+    #: Why an output cannot be given, by output ("probabilities", "embeddings").
+    missing: dict[str, str]
+
+    def encode(
+        self, texts: Sequence[str], *, probabilities: bool = True, embeddings: bool = True
+    ) -> Encoded:
+        """The requested outputs of one pass over the texts, in the input order."""
+        ...
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(N, C) float64 class probabilities, rows summing to 1, in the input order."""
         ...
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, H) float32 embeddings ([CLS] or masked mean of the last hidden state)."""
+        ...
+
     def fingerprint(self) -> str:
         """A hash of the model's content (weights and configuration)."""
         ...
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """The outputs of one pass: None for an output that was not requested."""
+
+    probabilities: np.ndarray | None
+    embeddings: np.ndarray | None
+
+
+POOLINGS = ("cls", "mean")
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    """(B, H) float32 from a (B, T, H) last hidden state; a (B, H) output is already pooled.
+
+    ``cls``: the first unmasked position (the [CLS] token with right padding);
+    ``mean``: the mean over unmasked positions.
+    """
+    hidden = np.asarray(hidden, dtype=np.float32)
+    if hidden.ndim == 2:
+        return hidden
+    if pooling == "cls":
+        return hidden[np.arange(len(hidden)), np.asarray(mask).argmax(axis=1)]
+    weights = np.asarray(mask, dtype=np.float32)[:, :, None]
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
 
 
 def label_names(id2label: dict[Any, str] | None) -> tuple[str, ...] | None:
@@ -100,47 +140,83 @@ def local_fingerprint(spec: ModelSpec) -> str | None:
     return None
 
 
-class BatchedClassifier:
-    """Tokenize once, sort by length, run padded batches, return probabilities in input order.
+class BatchedModel:
+    """Tokenize once, sort by length, run padded batches, return outputs in input order.
 
     Sorting by length keeps padding (and so wasted compute) small; the batches and therefore
-    the outputs are the same on every run.
+    the outputs are the same on every run. Subclasses implement :meth:`_forward`.
     """
 
     spec: ModelSpec
     labels: tuple[str, ...] | None
-    num_labels: int
+    num_labels: int | None
 
-    def __init__(self, tokenizer: Any, *, batch_size: int, max_length: int) -> None:
+    def __init__(
+        self, tokenizer: Any, *, batch_size: int, max_length: int, pooling: str = "cls"
+    ) -> None:
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
+        self.pooling = pooling
         self.input_names: tuple[str, ...] = tuple(tokenizer.model_input_names)
+        self.missing: dict[str, str] = {}
 
-    def _logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def _forward(
+        self, batch: dict[str, np.ndarray], *, logits: bool, hidden: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Logits (B, C) and the last hidden state (B, T, H) or pooled (B, H), as requested."""
         raise NotImplementedError
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, C) float64 class probabilities in the input order."""
+    def encode(
+        self, texts: Sequence[str], *, probabilities: bool = True, embeddings: bool = True
+    ) -> Encoded:
+        """Float64 probabilities and float32 embeddings of the texts from one pass."""
+        wanted = {"probabilities": probabilities, "embeddings": embeddings}
+        for output, asked in wanted.items():
+            if asked and output in self.missing:
+                raise MissingOutputError(self.missing[output])
+        probs: np.ndarray | None = None
+        vectors: np.ndarray | None = None
         if len(texts) == 0:
-            return np.zeros((0, self.num_labels))
+            raise ValueError("no texts to encode")
         encoded = self.tokenizer(
             list(texts), truncation=True, max_length=self.max_length, padding=False
         )
-        ids = encoded["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out: np.ndarray | None = None
+        order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             features = {
                 name: [encoded[name][i] for i in index]
-                for name in self.input_names
+                for name in (*self.input_names, "attention_mask")
                 if name in encoded
             }
-            batch = self.tokenizer.pad(features, return_tensors="np")
-            probs = softmax64(self._logits({k: np.asarray(v) for k, v in batch.items()}))
-            if out is None:
-                out = np.empty((len(texts), probs.shape[1]), dtype=np.float64)
-            out[index] = probs
-        assert out is not None
-        return out
+            batch = {
+                k: np.asarray(v)
+                for k, v in self.tokenizer.pad(features, return_tensors="np").items()
+            }
+            logits, hidden = self._forward(batch, logits=probabilities, hidden=embeddings)
+            if logits is not None:
+                if probs is None:
+                    probs = np.empty((len(texts), logits.shape[1]), dtype=np.float64)
+                probs[index] = softmax64(logits)
+            if hidden is not None:
+                mask = batch.get("attention_mask", np.ones(batch["input_ids"].shape))
+                pooled = pool(hidden, mask, self.pooling)
+                if vectors is None:
+                    vectors = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+                vectors[index] = pooled
+        return Encoded(probs, vectors)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, C) float64 class probabilities in the input order."""
+        probs = self.encode(texts, embeddings=False).probabilities
+        assert probs is not None
+        return probs
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, H) float32 pooled last hidden states in the input order."""
+        vectors = self.encode(texts, probabilities=False).embeddings
+        assert vectors is not None
+        return vectors

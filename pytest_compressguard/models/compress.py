@@ -34,7 +34,7 @@ _PROBES = (
     "a somewhat longer sentence that needs more tokens than the first one does",
 )
 _EXPORT_TOLERANCE = 1e-3
-_FORMAT = 1
+_FORMAT = 2  # 2: exports carry last_hidden_state
 
 
 @contextmanager
@@ -72,40 +72,51 @@ def quantize_torch_int8(model: HFClassifier) -> HFClassifier:
     return model
 
 
-def _logits_only(model: Any, names: list[str]) -> Any:
-    """Wrap a transformers model so that export sees positional tensors and one output."""
+def _export_wrapper(model: HFClassifier, names: list[str]) -> Any:
+    """The model as a module of positional tensors giving (logits, last hidden state), or the
+    last hidden state alone for a model without a head."""
     import torch
+
+    inner = model.model
+    head = model.has_head
 
     class Wrapper(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = model
+            self.model = inner
 
         def forward(self, *tensors):
-            return self.model(**dict(zip(names, tensors, strict=True))).logits
+            inputs = dict(zip(names, tensors, strict=True))
+            if not head:
+                return self.model(**inputs).last_hidden_state
+            out = self.model(**inputs, output_hidden_states=True)
+            return out.logits, out.hidden_states[-1]
 
     return Wrapper().eval()
 
 
 def export_onnx(model: HFClassifier, target: Path) -> None:
-    """Export a PyTorch classifier to ONNX with dynamic batch and sequence axes, and check
-    that the export reproduces the PyTorch logits on two probe sentences."""
+    """Export a PyTorch model to ONNX with outputs ``logits`` (when it has a head) and
+    ``last_hidden_state``, dynamic batch and sequence axes, and check that the export
+    reproduces the PyTorch outputs on two probe sentences."""
     import torch
 
     names = list(model.input_names)
+    outputs = ["logits", "last_hidden_state"] if model.has_head else ["last_hidden_state"]
     batch = model.tokenizer(list(_PROBES), padding=True, return_tensors="pt")
     tensors = tuple(batch[name] for name in names)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch"}
+    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _logits_only(model.model, names),
+            _export_wrapper(model, names),
             tensors,
             str(target),
             input_names=names,
-            output_names=["logits"],
-            dynamic_axes=axes,
+            output_names=outputs,
+            dynamic_axes={k: v for k, v in axes.items() if k in names or k in outputs},
             opset_version=17,
             dynamo=False,
         )
@@ -113,14 +124,18 @@ def export_onnx(model: HFClassifier, target: Path) -> None:
 
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     feed = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
-    exported = session.run(["logits"], feed)[0]
-    expected = model._logits({k: v.numpy() for k, v in batch.items()})
-    gap = float(np.max(np.abs(exported - expected)))
-    if gap > _EXPORT_TOLERANCE:
-        raise ModelLoadError(
-            f"the ONNX export of {model.spec.text} differs from the PyTorch model "
-            f"(max logit gap {gap:.2g} > {_EXPORT_TOLERANCE})"
-        )
+    exported = session.run(outputs, feed)
+    logits, hidden = model._forward(
+        {k: v.numpy() for k, v in batch.items()}, logits=model.has_head, hidden=True
+    )
+    expected = [logits, hidden] if model.has_head else [hidden]
+    for name, got, want in zip(outputs, exported, expected, strict=True):
+        gap = float(np.max(np.abs(got - want)))
+        if gap > _EXPORT_TOLERANCE * max(1.0, float(np.max(np.abs(want)))):
+            raise ModelLoadError(
+                f"the ONNX export of {model.spec.text} differs from the PyTorch model "
+                f"(max {name} gap {gap:.2g})"
+            )
 
 
 def _cache_key(source_fingerprint: str) -> str:
@@ -204,4 +219,6 @@ def onnx_int8(
         text=f"onnx-int8:{inner.text}", kind="onnx-int8", source=inner.source, inner=inner
     )
     options["tokenizer"] = str(entry)
+    if inner.kind != "onnx":  # our own export names its hidden-state output
+        options["embedding_output"] = "last_hidden_state"
     return OnnxClassifier(target, path=str(entry / "model.onnx"), **options)

@@ -12,20 +12,23 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from .base import BatchedClassifier, label_names, local_fingerprint
+from .base import BatchedModel, label_names, local_fingerprint
 from .spec import ModelSpec
 
 
 @contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Hide transformers' per-load progress bars for the duration of a load."""
+    """Hide transformers' progress bars and load notices for the duration of a load."""
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # a bare encoder's "newly initialized head" notice
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if enabled:
             hf_logging.enable_progress_bar()
 
@@ -64,8 +67,19 @@ def _torch_device(device: str) -> Any:
     return torch.device(device)
 
 
-class HFClassifier(BatchedClassifier):
-    """A transformers ``AutoModelForSequenceClassification`` loaded from safetensors."""
+def _head_keys(missing: list[str], prefix: str) -> tuple[list[str], list[str]]:
+    """Split missing weights into head weights (outside the base model, or its pooler) and
+    base-model weights."""
+    head, base = [], []
+    for key in missing:
+        inside = key.startswith(prefix + ".") and not key.startswith(prefix + ".pooler.")
+        (base if inside else head).append(key)
+    return head, base
+
+
+class HFClassifier(BatchedModel):
+    """A transformers model loaded from safetensors: a sequence classifier, or a bare encoder
+    (no head: embeddings only, as in Rai et al.'s "before fine-tuning" columns)."""
 
     def __init__(
         self,
@@ -75,8 +89,9 @@ class HFClassifier(BatchedClassifier):
         max_length: int = 128,
         device: str = "cpu",
         tokenizer: str | None = None,
+        pooling: str = "cls",
     ) -> None:
-        from transformers import AutoModelForSequenceClassification
+        from transformers import AutoModel, AutoModelForSequenceClassification
 
         self.spec = spec
         source = spec.source
@@ -87,40 +102,58 @@ class HFClassifier(BatchedClassifier):
                 "pytorch_model.bin files (convert it: model.save_pretrained(dir, "
                 "safe_serialization=True))"
             )
+        head = True
         try:
             with quiet_loading():
-                model, info = AutoModelForSequenceClassification.from_pretrained(
-                    source, use_safetensors=True, output_loading_info=True
-                )
+                try:
+                    model, info = AutoModelForSequenceClassification.from_pretrained(
+                        source, use_safetensors=True, output_loading_info=True
+                    )
+                except ValueError:  # an architecture with no sequence-classification class
+                    model, info = AutoModel.from_pretrained(
+                        source, use_safetensors=True, output_loading_info=True
+                    )
+                    head = False
         except OSError as exc:
             if local:
                 raise ModelLoadError(f"cannot load {spec.text}: {exc}") from None
             raise hub_error(spec, exc) from None
         except ValueError as exc:
+            raise ModelLoadError(f"cannot load {spec.text}: {str(exc).splitlines()[0]}") from None
+        head_missing, base_missing = _head_keys(
+            sorted(info.get("missing_keys") or ()), model.base_model_prefix
+        )
+        if base_missing:
             raise ModelLoadError(
-                f"{spec.text} is not a sequence-classification model: {str(exc).splitlines()[0]}"
-            ) from None
-        missing = sorted(info.get("missing_keys") or ())
-        if missing:
-            raise ModelLoadError(
-                f"{spec.text} has no trained classification head (weights missing from the "
-                f"checkpoint: {', '.join(missing[:4])}); prediction metrics need a fine-tuned "
-                "sequence-classification checkpoint"
+                f"{spec.text}: the checkpoint lacks weights of the model itself "
+                f"({', '.join(base_missing[:4])}); it does not match its config.json"
             )
+        if head and head_missing:
+            model, head = model.base_model, False  # drop the randomly initialised head
+        self.has_head = head
         self.torch_device = _torch_device(device)
         self.model = model.to(self.torch_device).eval()
         self.config = model.config
-        self.labels = label_names(model.config.id2label)
-        self.num_labels = int(model.config.num_labels)
+        self.labels = label_names(model.config.id2label) if head else None
+        self.num_labels = int(model.config.num_labels) if head else None
         super().__init__(
             load_tokenizer(tokenizer or source, spec=spec),
             batch_size=batch_size,
             max_length=max_length,
+            pooling=pooling,
         )
+        if not head:
+            self.missing["probabilities"] = (
+                f"{spec.text} has no trained classification head"
+                + (f" (weights missing: {', '.join(head_missing[:4])})" if head_missing else "")
+                + "; prediction metrics need a fine-tuned sequence-classification checkpoint"
+            )
         accepted = inspect.signature(self.model.forward).parameters
         self.input_names = tuple(n for n in self.input_names if n in accepted)
 
-    def _logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def _forward(
+        self, batch: dict[str, np.ndarray], *, logits: bool, hidden: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         import torch
 
         tensors = {
@@ -129,7 +162,14 @@ class HFClassifier(BatchedClassifier):
             if name in batch
         }
         with torch.inference_mode():
-            return self.model(**tensors).logits.float().cpu().numpy()
+            if not self.has_head:
+                state = self.model(**tensors).last_hidden_state
+                return None, state.float().cpu().numpy()
+            out = self.model(**tensors, output_hidden_states=hidden)
+            return (
+                out.logits.float().cpu().numpy() if logits else None,
+                out.hidden_states[-1].float().cpu().numpy() if hidden else None,
+            )
 
     def fingerprint(self) -> str:
         """SHA-256 of config.json and the weight files; for a Hub model, its commit."""

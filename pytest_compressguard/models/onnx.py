@@ -9,18 +9,25 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from .base import BatchedClassifier, hash_files, label_names
+from .base import BatchedModel, hash_files, label_names
 from .hf import load_tokenizer
 from .spec import ModelSpec
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")
 
 
-class OnnxClassifier(BatchedClassifier):
-    """An ONNX graph whose output ``logits`` (else its first output) has shape (batch, C).
+#: Output names that hold embeddings, never logits.
+_NOT_LOGITS = ("hidden", "embedding", "pooler", "token")
 
-    The tokenizer comes from ``tokenizer`` or from tokenizer files beside the .onnx file;
-    class names from a config.json beside it, when there is one.
+
+class OnnxClassifier(BatchedModel):
+    """An ONNX graph run with onnxruntime.
+
+    Logits: the output ``logits``, else the first output of shape (batch, C) whose name does not
+    suggest embeddings. Embeddings: the output named ``embedding_output`` (default
+    ``last_hidden_state``), pooled when it has shape (batch, tokens, H), taken as it is when
+    (batch, H). A graph needs at least one of the two. The tokenizer comes from ``tokenizer``
+    or from tokenizer files beside the .onnx file; class names from a config.json beside it.
     """
 
     def __init__(
@@ -31,6 +38,8 @@ class OnnxClassifier(BatchedClassifier):
         max_length: int = 128,
         device: str = "cpu",
         tokenizer: str | None = None,
+        pooling: str = "cls",
+        embedding_output: str = "last_hidden_state",
         path: str | None = None,
     ) -> None:
         import onnxruntime as ort
@@ -60,14 +69,37 @@ class OnnxClassifier(BatchedClassifier):
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(f"cannot load ONNX model {spec.text}: {exc}") from None
         outputs = self.session.get_outputs()
-        chosen = next((o for o in outputs if o.name == "logits"), outputs[0])
-        if len(chosen.shape) != 2:
-            described = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
+        described = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
+        logits = next((o for o in outputs if o.name == "logits"), None)
+        if logits is None:
+            logits = next(
+                (
+                    o
+                    for o in outputs
+                    if len(o.shape) == 2
+                    and o.name != embedding_output
+                    and not any(word in o.name.lower() for word in _NOT_LOGITS)
+                ),
+                None,
+            )
+        hidden = next((o for o in outputs if o.name == embedding_output), None)
+        if logits is not None and len(logits.shape) != 2:
             raise ModelLoadError(
-                f"ONNX model {spec.text} has no 'logits' output of shape (batch, classes); "
+                f"ONNX model {spec.text}: its 'logits' output is not of shape (batch, classes); "
                 f"its outputs are: {described}"
             )
-        self.output_name = chosen.name
+        if hidden is not None and len(hidden.shape) not in (2, 3):
+            raise ModelLoadError(
+                f"ONNX model {spec.text}: output {embedding_output!r} has shape "
+                f"{list(hidden.shape)}, expected (batch, tokens, hidden) or (batch, hidden)"
+            )
+        if logits is None and hidden is None:
+            raise ModelLoadError(
+                f"ONNX model {spec.text} has neither a 'logits' output of shape (batch, classes) "
+                f"nor an embedding output {embedding_output!r}; its outputs are: {described}"
+            )
+        self.output_name = logits.name if logits is not None else None
+        self.hidden_name = hidden.name if hidden is not None else None
         self.graph_inputs = {i.name for i in self.session.get_inputs()}
         if "input_ids" not in self.graph_inputs:
             raise ModelLoadError(
@@ -76,18 +108,36 @@ class OnnxClassifier(BatchedClassifier):
             )
         config = self._config(folder)
         super().__init__(
-            load_tokenizer(tokenizer, spec=spec), batch_size=batch_size, max_length=max_length
+            load_tokenizer(tokenizer, spec=spec),
+            batch_size=batch_size,
+            max_length=max_length,
+            pooling=pooling,
         )
         self.input_names = tuple(n for n in self.graph_inputs)
+        if hidden is None:
+            self.missing["embeddings"] = (
+                f"ONNX model {spec.text} has no output {embedding_output!r} (its outputs are: "
+                f"{described}); representation metrics need the last hidden state "
+                "(name another output with --embedding-output)"
+            )
+        if logits is None:
+            self.missing["probabilities"] = (
+                f"ONNX model {spec.text} has no 'logits' output (its outputs are: {described}); "
+                "prediction metrics need a classifier"
+            )
+            self.labels, self.num_labels = None, None
+            return
         self.labels = label_names(config.get("id2label"))
-        width = chosen.shape[1]
+        width = logits.shape[1]
         if isinstance(width, int):
             self.num_labels = width
         elif self.labels is not None:
             self.num_labels = len(self.labels)
         else:
             probe = self.tokenizer(["a"], return_tensors="np")  # one text: nothing to pad
-            self.num_labels = int(self._logits(dict(probe)).shape[1])
+            found = self._forward(dict(probe), logits=True, hidden=False)[0]
+            assert found is not None
+            self.num_labels = int(found.shape[1])
         if self.labels is not None and len(self.labels) != self.num_labels:
             raise ModelLoadError(
                 f"{spec.text}: config.json names {len(self.labels)} classes but the model "
@@ -103,7 +153,9 @@ class OnnxClassifier(BatchedClassifier):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
 
-    def _logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def _forward(
+        self, batch: dict[str, np.ndarray], *, logits: bool, hidden: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         feed = {}
         for name in self.graph_inputs:
             if name in batch:
@@ -115,7 +167,13 @@ class OnnxClassifier(BatchedClassifier):
                     f"ONNX model {self.spec.text} needs input {name!r}, which the tokenizer "
                     "does not give"
                 )
-        return self.session.run([self.output_name], feed)[0]
+        names = [
+            n for n, asked in ((self.output_name, logits), (self.hidden_name, hidden)) if asked
+        ]
+        found = dict(zip(names, self.session.run(names, feed), strict=True))
+        return found.get(self.output_name) if logits else None, (
+            found.get(self.hidden_name) if hidden else None
+        )
 
     def fingerprint(self) -> str:
         """SHA-256 of the .onnx file and any external-data files beside it."""

@@ -16,6 +16,8 @@ def load_model(
     device: str = "cpu",
     tokenizer: str | None = None,
     cache_dir: Path | None = None,
+    pooling: str = "cls",
+    embedding_output: str = "last_hidden_state",
 ) -> Model:
     """Load the model a spec names: Hugging Face (local or Hub), ONNX, int8: or onnx-int8:."""
     from .compress import onnx_int8, quantize_torch_int8
@@ -23,7 +25,13 @@ def load_model(
     from .onnx import OnnxClassifier
 
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    options = {"batch_size": batch_size, "max_length": max_length, "device": device}
+    options = {
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "device": device,
+        "pooling": pooling,
+    }
+    onnx_options = {**options, "embedding_output": embedding_output}
     if parsed.inner is not None:
         inner = parsed.inner
         if parsed.kind == "int8":
@@ -33,10 +41,16 @@ def load_model(
             return model
         if cache_dir is None:
             raise ValueError("onnx-int8: needs a cache directory")
-        backend = OnnxClassifier if inner.kind == "onnx" else HFClassifier
+        if inner.kind == "onnx":
+            return onnx_int8(
+                inner,
+                lambda: OnnxClassifier(inner, tokenizer=tokenizer, **onnx_options),
+                cache_dir,
+                **onnx_options,
+            )
         return onnx_int8(
-            inner, lambda: backend(inner, tokenizer=tokenizer, **options), cache_dir, **options
+            inner, lambda: HFClassifier(inner, tokenizer=tokenizer, **options), cache_dir, **options
         )
     if parsed.kind == "onnx":
-        return OnnxClassifier(parsed, tokenizer=tokenizer, **options)
+        return OnnxClassifier(parsed, tokenizer=tokenizer, **onnx_options)
     return HFClassifier(parsed, tokenizer=tokenizer, **options)

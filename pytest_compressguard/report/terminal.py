@@ -1,10 +1,10 @@
-"""The terminal summary: one row per teacher/student pair."""
+"""The terminal summary: tables with one row per teacher/student pair."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..comparison import PREDICTION_METRICS
+from ..comparison import OOD_METRICS, PREDICTION_METRICS, REPRESENTATION_METRICS
 
 _SHORT = {
     "teacher_accuracy": "t_acc",
@@ -15,15 +15,55 @@ _SHORT = {
     "kl_divergence": "kl",
     "flips": "flips",
     "error_overlap": "err_overlap",
+    "knn_agreement": "knn@10",
+    "knn_agreement_variance": "knn_var",
+    "cka": "cka",
+    "ood_agreement": "ood_agree",
+    "teacher_ood_rate": "t_ood_rate",
+    "student_ood_rate": "s_ood_rate",
+    "teacher_ood_auroc": "t_auroc",
+    "student_ood_auroc": "s_auroc",
 }
+
+#: The tables, each a list of scalar metrics; a table is shown when a row has one of them.
+_TABLES = (
+    list(PREDICTION_METRICS),
+    [k for k in (*REPRESENTATION_METRICS, *OOD_METRICS) if k != "knn_sweep"],
+)
 
 
 def _cell(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _checks(record: dict[str, Any]) -> str:
+    if record.get("error"):
+        return "error: " + record["error"]
+    passed = sum(c["passed"] for c in record["checks"])
+    failed = len(record["checks"]) - passed
+    parts = [f"{failed} failed" if failed else "", f"{passed} passed" if passed else ""]
+    return ", ".join(p for p in parts if p) or "none"
+
+
+def _table(rows: list[dict[str, Any]], names: list[str], checks: bool) -> list[str]:
+    header = ["student", *(_SHORT.get(k, k) for k in names)] + (["checks"] if checks else [])
+    table = [header]
+    for r in rows:
+        cells = [r["student"], *(_cell(r["metrics"].get(k)) for k in names)]
+        table.append(cells + ([_checks(r)] if checks else []))
+    aligned = len(header) - (1 if checks else 0)
+    widths = [max(len(row[i]) for row in table) for i in range(aligned)]
+    out = []
+    for row in table:
+        cells = [row[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(row[1:aligned], widths[1:], strict=True)]
+        out.append("  ".join(cells + row[aligned:]).rstrip())
+    return out
+
+
 def lines(records: list[dict[str, Any]]) -> list[str]:
-    """The summary as text lines: a table per teacher and dataset, then the failed checks."""
+    """The summary as text lines: tables per teacher and dataset, then what could not be
+    measured and the failed checks."""
     out: list[str] = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
@@ -31,38 +71,30 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
     for (teacher, dataset), rows in groups.items():
         n = next((r["n"] for r in rows if r.get("n") is not None), None)
         out.append(f"teacher: {teacher}   data: {dataset} (n={n if n is not None else '?'})")
-        names = [k for k in PREDICTION_METRICS if any(k in r["metrics"] for r in rows)]
-        extra = sorted({k for r in rows for k in r["metrics"]} - set(PREDICTION_METRICS))
-        names += extra
-        header = ["student", *(_SHORT.get(k, k) for k in names), "checks"]
-        table = [header]
+        first = True
+        for table in _TABLES:
+            names = [k for k in table if any(k in r["metrics"] for r in rows)]
+            if names or (first and not any(r["metrics"] for r in rows)):
+                out.extend(_table(rows, names, checks=first))
+                first = False
         for r in rows:
-            passed = sum(c["passed"] for c in r["checks"])
-            failed = len(r["checks"]) - passed
-            checks = (
-                ", ".join(
-                    part
-                    for part in (
-                        f"{failed} failed" if failed else "",
-                        f"{passed} passed" if passed else "",
-                    )
-                    if part
-                )
-                or "none"
-            )
-            if r.get("error"):
-                checks = "error: " + r["error"]
-            table.append([r["student"], *(_cell(r["metrics"].get(k)) for k in names), checks])
-        widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-        for row in table:
-            cells = [row[0].ljust(widths[0])]
-            cells += [c.rjust(w) for c, w in zip(row[1:-1], widths[1:], strict=True)]
-            out.append("  ".join([*cells, row[-1]]).rstrip())
+            sweep = r["metrics"].get("knn_sweep")
+            if sweep:
+                cells = "  ".join(f"k={k} {v:.4f}" for k, v in sweep.items())
+                out.append(f"kNN agreement by k, {r['student']}: {cells}")
+        for r in rows:
+            reasons: dict[str, list[str]] = {}
+            for metric, reason in r.get("unavailable", {}).items():
+                reasons.setdefault(reason, []).append(metric)
+            for reason, metrics in reasons.items():
+                shown = ", ".join(metrics[:3]) + (", ..." if len(metrics) > 3 else "")
+                out.append(f"NOT MEASURED {r['student']}: {shown}: {reason}")
         for r in rows:
             for c in r["checks"]:
                 if not c["passed"]:
+                    k = f" (k={c['k']})" if "k" in c else ""
                     out.append(
-                        f"FAILED {r['student']}: {c['metric']} = {c['value']:.4f}, needs "
+                        f"FAILED {r['student']}: {c['metric']}{k} = {c['value']:.4f}, needs "
                         f"{c['op']} {c['threshold']:g} ({c['test'] or 'outside a test'})"
                     )
         out.append("")
