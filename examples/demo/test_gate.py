@@ -19,3 +19,12 @@ def test_student_is_loyal(guard):
 def test_student_does_not_flip_much(guard):
     guard.assert_flips(max=0.1)
     guard.assert_kl_divergence(max=0.05)
+
+
+def test_student_sees_the_data_like_the_teacher(guard):
+    guard.assert_knn_agreement(min=0.5, k=10)
+    guard.assert_cka(min=0.9)
+
+
+def test_student_flags_the_same_inputs_as_unfamiliar(guard):
+    guard.assert_ood_agreement(min=0.5)
