@@ -39,6 +39,23 @@ def test_int8_quantizes_the_linear_layers(tiny_models):
     assert q.fingerprint().startswith("int8:")
 
 
+def test_dynamically_quantized_models_run_one_text_at_a_time(tiny_models, tmp_path):
+    # int8 activations are scaled by the range of the whole batch: batched, one text's output
+    # would depend on its neighbours; run alone, it is the text's own
+    for spec in (f"int8:{tiny_models.teacher}", f"onnx-int8:{tiny_models.teacher}"):
+        small = load_model(spec, batch_size=3, cache_dir=tmp_path)
+        large = load_model(spec, batch_size=64, cache_dir=tmp_path)
+        assert small.per_example and large.per_example
+        together = large.encode(TEXTS)
+        alone = [small.encode([text]) for text in TEXTS]
+        np.testing.assert_array_equal(
+            together.probabilities, np.vstack([a.probabilities for a in alone])
+        )
+        np.testing.assert_array_equal(together.embeddings, np.vstack([a.embeddings for a in alone]))
+    assert not load_model(str(tiny_models.teacher)).per_example
+    assert not load_model(str(tiny_models.onnx)).per_example
+
+
 def test_onnx_int8_is_cached_and_verified(tiny_models, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = load_model(f"onnx-int8:{tiny_models.teacher}", cache_dir=cache)

@@ -145,11 +145,16 @@ class BatchedModel:
 
     Sorting by length keeps padding (and so wasted compute) small; the batches and therefore
     the outputs are the same on every run. Subclasses implement :meth:`_forward`.
+
+    A dynamically quantized model (``per_example``) scales its int8 activations by the range of
+    the whole input tensor, so one text's output would depend on the other texts in its batch;
+    such a model runs one text at a time, so that each output is that text's own.
     """
 
     spec: ModelSpec
     labels: tuple[str, ...] | None
     num_labels: int | None
+    per_example: bool = False
 
     def __init__(
         self, tokenizer: Any, *, batch_size: int, max_length: int, pooling: str = "cls"
@@ -185,8 +190,9 @@ class BatchedModel:
             list(texts), truncation=True, max_length=self.max_length, padding=False
         )
         order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
+        step = 1 if self.per_example else self.batch_size
+        for start in range(0, len(order), step):
+            index = order[start : start + step]
             features = {
                 name: [encoded[name][i] for i in index]
                 for name in (*self.input_names, "attention_mask")

@@ -63,6 +63,7 @@ def quantize_torch_int8(model: HFClassifier) -> HFClassifier:
         model.model = torch.ao.quantization.quantize_dynamic(
             model.model, {torch.nn.Linear}, dtype=torch.qint8
         )
+    model.per_example = True  # activations are quantized per call: see BatchedModel
     base_fingerprint = model.fingerprint
 
     def fingerprint() -> str:

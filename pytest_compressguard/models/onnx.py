@@ -20,6 +20,17 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spi
 _NOT_LOGITS = ("hidden", "embedding", "pooler", "token")
 
 
+def _quantizes_activations(path: Path) -> bool:
+    """Whether the graph quantizes activations dynamically (per call, over the whole tensor)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # unreadable by onnx (e.g. > 2 GiB): assume the slower, safe way
+        return True
+    return any(node.op_type == "DynamicQuantizeLinear" for node in graph.node)
+
+
 class OnnxClassifier(BatchedModel):
     """An ONNX graph run with onnxruntime.
 
@@ -114,6 +125,7 @@ class OnnxClassifier(BatchedModel):
             pooling=pooling,
         )
         self.input_names = tuple(n for n in self.graph_inputs)
+        self.per_example = _quantizes_activations(self.path)
         if hidden is None:
             self.missing["embeddings"] = (
                 f"ONNX model {spec.text} has no output {embedding_output!r} (its outputs are: "

@@ -15,7 +15,7 @@ def load_model(
     max_length: int = 128,
     device: str = "cpu",
     tokenizer: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: str | Path | None = None,
     pooling: str = "cls",
     embedding_output: str = "last_hidden_state",
 ) -> Model:
@@ -41,6 +41,7 @@ def load_model(
             return model
         if cache_dir is None:
             raise ValueError("onnx-int8: needs a cache directory")
+        cache_dir = Path(cache_dir)
         if inner.kind == "onnx":
             return onnx_int8(
                 inner,
