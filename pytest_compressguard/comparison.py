@@ -531,16 +531,22 @@ class Comparison:
         )
 
     def _knn_lines(self, k: int) -> list[str]:
+        """The examples with the lowest Jaccard index, each with the nearest neighbour that only
+        the teacher has and the one that only the student has."""
         texts = self.embeddings.texts
         jac = self.knn_jaccard(k)
         teacher, student = self._knn("teacher", k), self._knn("student", k)
         lines = []
         for i in np.argsort(jac, kind="stable")[:MAX_EXAMPLES_SHOWN]:
-            lines.append(
-                f"[{i}] {_short(texts[i], 60)!r}  jaccard={jac[i]:.2f}  "
-                f"teacher's nearest {_short(texts[teacher[i, 0]], 30)!r}, "
-                f"student's nearest {_short(texts[student[i, 0]], 30)!r}"
-            )
+            t_only = [j for j in teacher[i] if j not in set(student[i])]
+            s_only = [j for j in student[i] if j not in set(teacher[i])]
+            line = f"[{i}] {_short(texts[i], 70)!r}  jaccard={jac[i]:.2f}"
+            if t_only and s_only:
+                line += (
+                    f"\n      teacher's, not student's: {_short(texts[t_only[0]], 45)!r}"
+                    f"\n      student's, not teacher's: {_short(texts[s_only[0]], 45)!r}"
+                )
+            lines.append(line)
         return lines
 
     def _explain_ood(self, k: int | None) -> tuple[str, list[str]]:

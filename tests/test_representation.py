@@ -194,7 +194,7 @@ def test_failed_representation_checks_explain_themselves():
     message = str(info.value)
     assert "knn_agreement (k=5) = 0." in message and "is below the minimum 0.9900" in message
     assert "(n=60)" in message and "share no neighbour" in message
-    assert "jaccard=0.00" in message and "teacher's nearest 'text " in message
+    assert "jaccard=0.00" in message and "teacher's, not student's: 'text " in message
     with pytest.raises(AssertionError, match=r"(?s)cka = .*teacher H=8, student H=8"):
         guard.assert_cka(min=0.999)
     with pytest.raises(AssertionError) as info:
