@@ -235,15 +235,21 @@ def test_each_model_runs_over_the_data_once(pytester, tiny_models, monkeypatch):
         "    guard.assert_kl_divergence(max=1e9)\n"
         "    guard.assert_knn_agreement(min=0.0, k=3)\n"
         "    guard.assert_cka(min=0.0)\n"
+        "    guard.assert_ood_agreement(min=0.0)\n"
         for i in range(3)
     )
     result = run_gate(
-        pytester, tiny_models, str(tiny_models.student), str(tiny_models.onnx), source=source
+        pytester,
+        tiny_models,
+        str(tiny_models.student),
+        str(tiny_models.onnx),
+        source=source,
+        extra=[f"--train-data={tiny_models.train}", f"--ood-data={tiny_models.ood}"],
     )
     result.assert_outcomes(passed=12)
-    assert sorted(calls) == sorted(
-        [str(tiny_models.teacher), str(tiny_models.student), str(tiny_models.onnx)]
-    )
+    # once per model and dataset (eval, train, OOD); the teacher's passes serve both students
+    models = [str(tiny_models.teacher), str(tiny_models.student), str(tiny_models.onnx)]
+    assert sorted(calls) == sorted(models * 3)
 
 
 def test_failure_shows_metric_value_threshold_pair_n_and_examples(pytester, tiny_models):
