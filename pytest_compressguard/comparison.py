@@ -302,8 +302,9 @@ class Comparison:
 
     def knn_sweep(self, ks: tuple[int, ...] = DEFAULT_KS) -> dict[int, float]:
         """kNN agreement for each k (Rai et al., Figure 1)."""
-        if ks:
-            self._knn("teacher", max(ks)), self._knn("student", max(ks))
+        if ks:  # one search per model at the largest k serves every smaller one
+            self._knn("teacher", max(ks))
+            self._knn("student", max(ks))
         return {int(k): self.knn_agreement(k) for k in ks}
 
     def cka(self) -> float:
