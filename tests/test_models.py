@@ -123,6 +123,23 @@ def test_embeddings_of_every_backend(tiny_models, tmp_path):
     assert missing.predict_proba(TEXTS).shape == (len(TEXTS), 2)
 
 
+def test_an_output_the_model_lacks_costs_no_pass(tiny_models, monkeypatch):
+    from pytest_compressguard.data import Dataset
+    from pytest_compressguard.options import Settings
+    from pytest_compressguard.session import SessionState
+
+    model = load_model(str(tiny_models.onnx), embedding_output="pooled")
+    passes = []
+    forward = model._forward
+    monkeypatch.setattr(model, "_forward", lambda *a, **kw: passes.append(1) or forward(*a, **kw))
+    texts = Dataset("texts.csv", tuple(TEXTS), None, "unused")
+    with pytest.raises(MissingOutputError, match=r"has no output 'pooled'"):
+        SessionState(Settings(), None).embeddings(model, texts)
+    assert passes == []
+    assert model.encode(TEXTS, probabilities=False, embeddings=False).probabilities is None
+    assert passes == []
+
+
 @pytest.mark.filterwarnings("ignore::Warning")
 def test_onnx_encoder_without_logits_gives_embeddings_only(tiny_models, tmp_path):
     from transformers import BertModel

@@ -186,6 +186,8 @@ class BatchedModel:
         vectors: np.ndarray | None = None
         if len(texts) == 0:
             raise ValueError("no texts to encode")
+        if not (probabilities or embeddings):
+            return Encoded(None, None)  # nothing asked: no pass over the texts
         encoded = self.tokenizer(
             list(texts), truncation=True, max_length=self.max_length, padding=False
         )

@@ -183,9 +183,7 @@ class OnnxClassifier(BatchedModel):
             n for n, asked in ((self.output_name, logits), (self.hidden_name, hidden)) if asked
         ]
         found = dict(zip(names, self.session.run(names, feed), strict=True))
-        return found.get(self.output_name) if logits else None, (
-            found.get(self.hidden_name) if hidden else None
-        )
+        return found.get(self.output_name), found.get(self.hidden_name)  # None if not asked
 
     def fingerprint(self) -> str:
         """SHA-256 of the .onnx file and any external-data files beside it."""
