@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,15 @@ class Dataset:
     texts: tuple[str, ...]
     labels: tuple[str, ...] | None
     fingerprint: str
-    texts_fingerprint: str = ""
     unlabelled: str = ""
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @cached_property
+    def texts_fingerprint(self) -> str:
+        """SHA-256 of the texts alone: the key of the model outputs computed on them."""
+        return _fingerprint(self.texts, None)
 
     def label_indices(self, names: Sequence[str] | None, num_labels: int) -> np.ndarray:
         """Gold labels as indices into a model's label set.
@@ -188,6 +193,5 @@ def load_dataset(
         texts=tuple(texts),
         labels=gold,
         fingerprint=_fingerprint(texts, gold),
-        texts_fingerprint=_fingerprint(texts, None),
         unlabelled="" if with_labels else missing_labels,
     )
