@@ -361,6 +361,40 @@ def test_bad_options_are_usage_errors(pytester, args, message):
     assert "Traceback" not in result.stderr.str()
 
 
+def test_pooling_and_embedding_output_options_reach_the_models(pytester, tiny_models, tmp_path):
+    texts = [t for t, _ in tiny_models.dev_rows]
+
+    def mean_embeddings(folder):
+        tok = AutoTokenizer.from_pretrained(folder)
+        batch = tok(texts, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            state = AutoModel.from_pretrained(folder).eval()(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return ((state * mask).sum(1) / mask.sum(1)).numpy()
+
+    out = tmp_path / "mean.json"
+    source = "def test_cka(guard):\n    guard.assert_cka(min=0.0)\n"
+    extra = ["--pooling=mean", f"--compressguard-json={out}"]
+    result = run_gate(pytester, tiny_models, str(tiny_models.student), source=source, extra=extra)
+    result.assert_outcomes(passed=1)
+    cka = json.loads(out.read_text())["comparisons"][0]["metrics"]["cka"]
+    expected = reference.cka_hsic(
+        mean_embeddings(tiny_models.teacher), mean_embeddings(tiny_models.student)
+    )
+    assert cka == pytest.approx(expected, abs=1e-6)
+    result = run_gate(
+        pytester,
+        tiny_models,
+        str(tiny_models.onnx),
+        source=source,
+        extra=["--embedding-output=pooled"],
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*cka could not be measured: ONNX model * has no output 'pooled'*"]
+    )
+
+
 def test_ood_data_needs_train_data_and_the_other_way_round(pytester, tiny_models):
     base = [f"--teacher={tiny_models.teacher}", f"--student={tiny_models.student}"]
     base.append(f"--eval-data={tiny_models.dev}")
