@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from . import metrics as m
+from .attacks.bert_attack import ExampleResult
 from .errors import CompressGuardError, MissingOutputError
+from .metrics import robustness as r
 from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from .metrics.prediction import jensen_shannon, kl_per_example
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
@@ -46,6 +48,28 @@ OOD_METRICS: dict[str, str] = {
     "student_ood_auroc": "student AUROC, eval (in) vs --ood-data (out)",
 }
 
+#: Adversarial-robustness metrics (BERT-Attack on both models over the same examples).
+ATTACK_METRICS: dict[str, str] = {
+    f"{who}_attack_{name}": f"{who}: {meaning}"
+    for who in ("teacher", "student")
+    for name, meaning in (
+        ("accuracy_before", "accuracy on the attacked examples before the attack"),
+        ("accuracy_after", "accuracy on them after the attack"),
+        ("drop", "(before - after) / before"),
+        ("drop_absolute", "before - after"),
+        ("success_rate", "share of correctly classified examples the attack breaks"),
+        ("perturbed_words", "mean share of words changed by a successful attack"),
+        ("queries", "mean model calls per attacked example"),
+    )
+}
+ATTACK_METRICS.update(
+    {
+        "attack_drop_gap": "student attack drop - teacher attack drop",
+        "transfer_rate": "share of the teacher's adversarial examples that fool the student",
+        "attack_success_rate": "the student's attack success rate",
+    }
+)
+
 T = TypeVar("T")
 DEFAULT_K = 10
 DEFAULT_KS = (1, 5, 10, 20, 50)
@@ -70,6 +94,33 @@ class PairEmbeddings:
     teacher: np.ndarray
     student: np.ndarray
     texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PairAttack:
+    """Both models' attacks on the same examples, every label in the teacher's label order.
+
+    ``transferred[i]`` is the student's prediction on the teacher's adversarial text of example
+    ``i`` where the teacher's attack succeeded, -1 elsewhere.
+    """
+
+    teacher: tuple[ExampleResult, ...]
+    student: tuple[ExampleResult, ...]
+    transferred: np.ndarray
+    settings: dict[str, Any]
+    cached: dict[str, bool]
+    report_max: int = 50
+    label_names: tuple[str, ...] | None = None
+
+    def arrays(self, model: str) -> dict[str, np.ndarray]:
+        examples = self.teacher if model == "teacher" else self.student
+        return {
+            name: np.array([getattr(e, name) for e in examples])
+            for name in ("label", "before", "after", "words", "words_changed", "queries")
+        } | {
+            "success": np.array([e.success for e in examples], dtype=bool),
+            "attacked": np.array([e.status != "skipped" for e in examples], dtype=bool),
+        }
 
 
 @dataclass(frozen=True)
@@ -131,6 +182,7 @@ class Comparison:
         embeddings: Callable[[], PairEmbeddings] | None = None,
         ood: Callable[[], OodInputs] | None = None,
         ood_k: int = DEFAULT_K,
+        attack: Callable[[], PairAttack] | None = None,
     ) -> None:
         self.teacher = teacher
         self.student = student
@@ -143,6 +195,7 @@ class Comparison:
             "(--train-data and --ood-data)",
         )
         self.ood_configured = ood is not None
+        self._attack = _Lazy(attack, "no attack was configured")
         self.ood_k = ood_k
         self._current_test = current_test
         self._values: dict[str, Any] = {}
@@ -217,6 +270,12 @@ class Comparison:
     def ood_inputs(self) -> OodInputs:
         """Both models' embeddings of the training bank and the OOD candidates."""
         return self._ood.get()
+
+    @property
+    def attack_results(self) -> PairAttack:
+        """Both models' BERT-Attack results, computed (or read from the cache) on first
+        access: this is what makes a test that asks for an attack metric slow."""
+        return self._attack.get()
 
     @property
     def n(self) -> int:
@@ -352,6 +411,60 @@ class Comparison:
         """OOD agreement for each Deep-KNN k."""
         return {int(k): self.ood_agreement(k) for k in ks}
 
+    # -- robustness metrics --------------------------------------------------------------
+
+    def attack_metric(self, name: str) -> float:
+        """One of :data:`ATTACK_METRICS` (runs the attacks on first use)."""
+        if name not in ATTACK_METRICS:
+            raise KeyError(f"unknown attack metric {name!r}")
+        return self._value(name, lambda: self._attack_metric(name))
+
+    def _attack_metric(self, name: str) -> float:
+        if name == "attack_success_rate":
+            return self.attack_metric("student_attack_success_rate")
+        if name == "attack_drop_gap":
+            return self.attack_metric("student_attack_drop") - self.attack_metric(
+                "teacher_attack_drop"
+            )
+        a = self.attack_results
+        if name == "transfer_rate":
+            t = a.arrays("teacher")
+            return r.transfer_rate(
+                t["label"], t["success"], a.arrays("student")["before"], a.transferred
+            )
+        model, _, what = name.partition("_attack_")
+        x = a.arrays(model)
+        before = r.attack_accuracy(x["label"], x["before"])
+        after = r.attack_accuracy(x["label"], x["after"])
+        if what == "accuracy_before":
+            return before
+        if what == "accuracy_after":
+            return after
+        if what == "drop":
+            return r.attack_drop(before, after)
+        if what == "drop_absolute":
+            return before - after
+        if what == "success_rate":
+            return r.success_rate(x["label"], x["before"], x["success"])
+        if what == "perturbed_words":
+            return r.perturbed_share(x["words_changed"], x["words"], x["success"])
+        if not x["attacked"].any():
+            raise ValueError(f"the {model} gets no attacked example right: nothing was attacked")
+        return float(x["queries"][x["attacked"]].mean())
+
+    def attack_drop(self, model: str = "student") -> float:
+        """(accuracy before - accuracy after) / accuracy before, under BERT-Attack."""
+        return self.attack_metric(f"{model}_attack_drop")
+
+    def attack_drop_gap(self) -> float:
+        """Student attack drop minus teacher attack drop."""
+        return self.attack_metric("attack_drop_gap")
+
+    def transfer_rate(self) -> float:
+        """Share of the teacher's successful adversarial examples (on texts the student gets
+        right) whose adversarial text the student also gets wrong."""
+        return self.attack_metric("transfer_rate")
+
     # -- all metrics ---------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
@@ -365,15 +478,21 @@ class Comparison:
     def _measure(self) -> tuple[dict[str, Any], dict[str, str]]:
         values: dict[str, Any] = {}
         reasons: dict[str, str] = {}
-        groups: list[dict[str, str]] = [PREDICTION_METRICS, REPRESENTATION_METRICS]
-        if self.ood_configured:
-            groups.append(OOD_METRICS)
+        groups: list[dict[str, str]] = []
+        if self.loaded:
+            groups += [PREDICTION_METRICS, REPRESENTATION_METRICS]
+            if self.ood_configured:
+                groups.append(OOD_METRICS)
+        if self._attack.loaded:  # measured only when a test asked for it: attacks are slow
+            groups.append(ATTACK_METRICS)
         for group in groups:
             for name in group:
                 try:
-                    if name == "knn_sweep":
+                    if name in ATTACK_METRICS:
+                        value: Any = self.attack_metric(name)
+                    elif name == "knn_sweep":
                         n = len(self.embeddings.texts)
-                        value: Any = {
+                        value = {
                             str(k): v
                             for k, v in self.knn_sweep(
                                 tuple(k for k in DEFAULT_KS if k < n - 1)
@@ -434,6 +553,23 @@ class Comparison:
         __tracebackhide__ = True
         self._check("ood_agreement", ">=", min, k=self.ood_k if k is None else k)
 
+    def assert_attack_drop(self, *, max: float) -> None:
+        """Fail unless the student's relative accuracy drop under BERT-Attack is at most
+        ``max``."""
+        __tracebackhide__ = True
+        self._check("student_attack_drop", "<=", max)
+
+    def assert_attack_drop_gap(self, *, max: float) -> None:
+        """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
+        __tracebackhide__ = True
+        self._check("attack_drop_gap", "<=", max)
+
+    def assert_transfer_rate(self, *, max: float) -> None:
+        """Fail unless at most ``max`` of the teacher's adversarial examples fool the
+        student."""
+        __tracebackhide__ = True
+        self._check("transfer_rate", "<=", max)
+
     def _check(self, metric: str, op: str, threshold: float, *, k: int | None = None) -> None:
         __tracebackhide__ = True
         if (
@@ -442,7 +578,10 @@ class Comparison:
             or not (math.isfinite(threshold))
         ):
             raise TypeError(f"the threshold of {metric} must be a finite number, got {threshold!r}")
-        measure = getattr(self, metric)
+        if metric in ATTACK_METRICS:
+            measure: Callable[..., float] = lambda: self.attack_metric(metric)  # noqa: E731
+        else:
+            measure = getattr(self, metric)
         try:
             value = float(measure() if k is None else measure(k))
         except (CompressGuardError, ValueError) as exc:
@@ -475,11 +614,15 @@ class Comparison:
         side = "below" if op == ">=" else "above"
         summary, lines_ = self._explain(metric, k)
         name = metric if k is None else f"{metric} (k={k})"
+        n = self.n
+        if metric in ATTACK_METRICS:
+            n = len(self.attack_results.teacher)
+            name += f" under {self.attack_results.settings['recipe']}"
         lines = [
             f"compressguard: {name} = {value:.4f} is {side} the {bound} {threshold:.4f}",
             f"  teacher: {self.teacher}",
             f"  student: {self.student}",
-            f"  data:    {self.dataset} (n={self.n})",
+            f"  data:    {self.dataset} (n={n})",
             f"  {summary}",
         ]
         if lines_:
@@ -489,7 +632,10 @@ class Comparison:
         return "\n".join(lines)
 
     def _name(self, index: int) -> str:
-        names = self.outputs.label_names
+        if self._predictions.loaded:
+            names = self.outputs.label_names
+        else:
+            names = self.attack_results.label_names if self._attack.loaded else None
         return names[index] if names is not None else str(index)
 
     def _describe(self, i: int) -> str:
@@ -507,6 +653,8 @@ class Comparison:
             return self._explain_representation(metric, k or DEFAULT_K)
         if metric == "ood_agreement":
             return self._explain_ood(k)
+        if metric in ATTACK_METRICS:
+            return self._explain_attack(metric)
         summary, indices = self._explain_prediction(metric)
         return summary, [self._describe(int(i)) for i in indices[:MAX_EXAMPLES_SHOWN]]
 
@@ -570,6 +718,45 @@ class Comparison:
             lines,
         )
 
+    def _explain_attack(self, metric: str) -> tuple[str, list[str]]:
+        a = self.attack_results
+        t, s = a.arrays("teacher"), a.arrays("student")
+        counts = (
+            f"the attack broke {int(s['success'].sum())} of the {int(s['attacked'].sum())} "
+            f"examples the student gets right, and {int(t['success'].sum())} of the "
+            f"{int(t['attacked'].sum())} the teacher gets right"
+        )
+        if metric == "transfer_rate":
+            fooled = [
+                i
+                for i, e in enumerate(a.teacher)
+                if e.success and s["before"][i] == e.label and a.transferred[i] != e.label
+            ]
+            return (
+                f"{counts}; {len(fooled)} of the teacher's adversarial texts also fool the student",
+                [
+                    self._adversarial_line(a.teacher[i], "teacher")
+                    + f"\n      student on it: {self._name(int(a.transferred[i]))}"
+                    for i in fooled
+                ],
+            )
+        if metric.startswith("teacher_"):
+            return counts, [self._adversarial_line(e, "teacher") for e in a.teacher if e.success]
+        held = [i for i, e in enumerate(a.student) if e.success and not a.teacher[i].success]
+        rest = [i for i, e in enumerate(a.student) if e.success and a.teacher[i].success]
+        return (
+            f"{counts}; {len(held)} of the student's broken examples resist the teacher's attack",
+            [self._adversarial_line(a.student[i], "student") for i in held + rest],
+        )
+
+    def _adversarial_line(self, e: ExampleResult, model: str) -> str:
+        changes = ", ".join(f"{old}->{new}" for old, new in e.changes)
+        return (
+            f"[{e.index}] {_short(e.original, 80)!r}\n      -> {_short(e.adversarial, 80)!r}"
+            f"\n      {e.words_changed} of {e.words} words changed ({changes}); gold="
+            f"{self._name(e.label)}, {model} {self._name(e.before)} -> {self._name(e.after)}"
+        )
+
     def _explain_prediction(self, metric: str) -> tuple[str, np.ndarray]:
         o = self.outputs
         pred_t, pred_s = o.teacher.argmax(axis=1), o.student.argmax(axis=1)
@@ -616,16 +803,44 @@ class Comparison:
             "metrics": {},
             "checks": list(self.checks),
         }
-        if self.loaded:
+        if self._attack.loaded:
+            a = self.attack_results
+            out["attack"] = {**a.settings, "cached": dict(a.cached)}
+            out["adversarial_examples"] = [
+                _adversarial_json(e, model)
+                for model, examples in (("teacher", a.teacher), ("student", a.student))
+                for e in _reported(examples, a.report_max)
+            ]
+        if self.loaded or self._attack.loaded:
             values, reasons = self._measure()
-            out["n"] = self.n
+            out["n"] = self.n if self.loaded else None
             out["metrics"] = values
             if reasons:
                 out["unavailable"] = reasons
-        error = self._predictions.error or self._embeddings.error
+        error = self._predictions.error or self._embeddings.error or self._attack.error
         if error is not None and not isinstance(error, MissingOutputError):
             out["error"] = str(error)
         return out
+
+
+def _reported(examples: tuple[ExampleResult, ...], limit: int) -> list[ExampleResult]:
+    """The examples the JSON lists: successes first, then failed attacks, in data order."""
+    attacked = [e for e in examples if e.status != "skipped"]
+    return sorted(attacked, key=lambda e: not e.success)[:limit]
+
+
+def _adversarial_json(e: ExampleResult, model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "index": e.index,
+        "original": e.original,
+        "adversarial": e.adversarial,
+        "label": e.label,
+        "before": e.before,
+        "after": e.after,
+        "words_changed": e.words_changed,
+        "success": e.success,
+    }
 
 
 def _short(text: str, width: int) -> str:

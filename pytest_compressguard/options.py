@@ -85,6 +85,28 @@ def pooling(value: str) -> str:
     return value
 
 
+def share(value: str) -> float:
+    """Parse a number in (0, 1]."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value!r}") from None
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value!r}")
+    return number
+
+
+def mlm(value: str) -> str:
+    """A masked-LM spec: a directory or a Hub id (checked cheaply: nothing is loaded)."""
+    from .attacks.mlm import mlm_spec
+
+    try:
+        mlm_spec(value)
+    except ModelSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def text(value: str) -> str:
     """Any non-empty string."""
     if not value.strip():
@@ -170,6 +192,54 @@ OPTIONS: tuple[Option, ...] = (
         metavar="NAME",
     ),
     Option(
+        "--attack-mlm",
+        "attack_mlm",
+        "masked language model proposing BERT-Attack's substitutes: a local BertForMaskedLM "
+        "directory or a Hub id (default: bert-base-uncased, the paper's).",
+        mlm,
+        default="bert-base-uncased",
+        metavar="SPEC",
+    ),
+    Option(
+        "--attack-examples",
+        "attack_examples",
+        "attack a seeded sample of N labelled eval examples (default: 100).",
+        positive_int,
+        default=100,
+        metavar="N",
+    ),
+    Option(
+        "--attack-candidates",
+        "attack_candidates",
+        "substitutes proposed per word (default: 48).",
+        positive_int,
+        default=48,
+        metavar="K",
+    ),
+    Option(
+        "--attack-max-perturb",
+        "attack_max_perturb",
+        "at most this share of an example's words may change (default: 0.4).",
+        share,
+        default=0.4,
+        metavar="SHARE",
+    ),
+    Option(
+        "--attack-max-queries",
+        "attack_max_queries",
+        "at most N model calls per example, the importance pass included (default: no limit).",
+        positive_int,
+        metavar="N",
+    ),
+    Option(
+        "--attack-report-max",
+        "attack_report_max",
+        "adversarial examples per model written to the JSON report (default: 50).",
+        non_negative_int,
+        default=50,
+        metavar="N",
+    ),
+    Option(
         "--text-column",
         "text_column",
         "column holding the text (default: text).",
@@ -232,7 +302,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--compressguard-cache-dir",
         "cache_dir",
-        "where exported/quantized models are cached (default: the pytest cache directory).",
+        "where exported/quantized models and attack results are cached (default: the pytest "
+        "cache directory).",
         metavar="DIR",
     ),
 )
@@ -250,6 +321,12 @@ class Settings:
     ood_k: int = 10
     pooling: str = "cls"
     embedding_output: str = "last_hidden_state"
+    attack_mlm: str = "bert-base-uncased"
+    attack_examples: int = 100
+    attack_candidates: int = 48
+    attack_max_perturb: float = 0.4
+    attack_max_queries: int | None = None
+    attack_report_max: int = 50
     text_column: str = "text"
     label_column: str = "label"
     tokenizer: str | None = None

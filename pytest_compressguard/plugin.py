@@ -36,7 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
         cache_dir = Path(settings.cache_dir).expanduser()
     elif getattr(config, "cache", None) is not None:
         cache_dir = config.cache.mkdir("compressguard")
-    config.stash[STATE] = SessionState(settings, cache_dir)
+    state = SessionState(settings, cache_dir)
+    if not hasattr(config, "workerinput"):  # xdist workers have no terminal of their own
+        from .report.progress import TerminalProgress
+
+        state.progress = TerminalProgress(config)
+    config.stash[STATE] = state
 
 
 def _state(config: pytest.Config) -> SessionState:

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .comparison import Comparison, OodInputs, PairEmbeddings, PairOutputs
+from .attacks import store
+from .attacks.bert_attack import AttackRun, AttackSettings, ExampleResult
+from .comparison import Comparison, OodInputs, PairAttack, PairEmbeddings, PairOutputs
 from .data import Dataset, load_dataset
 from .errors import CompressGuardError, DataError, MissingOutputError, ModelLoadError
 from .models.base import Encoded, Model, align_labels
 from .options import Settings
+
+if TYPE_CHECKING:
+    from .attacks.mlm import MaskedLM
+
+
+class Progress(Protocol):
+    """Where a long computation reports: a bar on a terminal, a line per model in CI logs."""
+
+    def update(self, label: str, done: int, total: int, successes: int) -> None: ...
+
+    def finish(self, line: str) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (a session outside pytest's terminal, an xdist worker)."""
+
+    def update(self, label: str, done: int, total: int, successes: int) -> None:
+        pass
+
+    def finish(self, line: str) -> None:
+        pass
 
 
 class SessionState:
@@ -26,6 +51,9 @@ class SessionState:
         self._models: dict[str, Model | CompressGuardError] = {}
         self._datasets: dict[str, Dataset | CompressGuardError] = {}
         self._encoded: dict[tuple[str, str], Encoded] = {}
+        self._mlm: MaskedLM | CompressGuardError | None = None
+        self._attacks: dict[str, AttackRun] = {}
+        self.progress: Progress = NoProgress()
 
     def model(self, spec: str) -> Model:
         """The model a spec names, loaded once (a load error is kept and raised again)."""
@@ -127,6 +155,148 @@ class SessionState:
         """The model's (N, H) embeddings of the dataset, computed once per session."""
         return self._require(model, dataset, "embeddings")
 
+    # -- attacks ---------------------------------------------------------------------------
+
+    def attack_settings(self) -> AttackSettings:
+        s = self.settings
+        return AttackSettings(
+            candidates=s.attack_candidates,
+            max_perturb=s.attack_max_perturb,
+            max_queries=s.attack_max_queries,
+        )
+
+    def mlm(self) -> MaskedLM:
+        """The attack's masked language model, loaded once (a load error is kept)."""
+        if self._mlm is None:
+            from .attacks.mlm import MaskedLM
+
+            try:
+                self._mlm = MaskedLM(
+                    self.settings.attack_mlm,
+                    max_length=self.settings.max_length,
+                    device=self.settings.device,
+                )
+            except CompressGuardError as exc:
+                self._mlm = exc
+        if isinstance(self._mlm, CompressGuardError):
+            raise self._mlm
+        return self._mlm
+
+    def _mlm_fingerprint(self) -> str:
+        """The masked LM's content hash: from its files when local (not loaded then)."""
+        from .attacks.mlm import mlm_fingerprint, mlm_spec
+
+        spec = mlm_spec(self.settings.attack_mlm)
+        if spec.kind == "hf":
+            return mlm_fingerprint(spec)
+        return self.mlm().fingerprint()
+
+    def attack_sample(self, dataset: Dataset) -> np.ndarray:
+        """Indices of the eval examples to attack: a seeded sample of --attack-examples, in
+        data order."""
+        n = min(self.settings.attack_examples, len(dataset))
+        rng = np.random.default_rng(self.settings.seed)
+        return np.sort(rng.permutation(len(dataset))[:n])
+
+    def attack_run(
+        self, model: Model, role: str, indices: np.ndarray, labels: np.ndarray
+    ) -> AttackRun:
+        """The attack on ``model`` over the eval examples at ``indices`` (gold ``labels`` in
+        the model's own label order): from memory, else from the disk cache, else computed."""
+        if "probabilities" in model.missing:
+            raise MissingOutputError(model.missing["probabilities"])
+        dataset = self.dataset()
+        texts = [dataset.texts[i] for i in indices]
+        settings = self.attack_settings()
+        key = store.cache_key(
+            {
+                "attack": vars(settings),
+                "mlm": self._mlm_fingerprint(),
+                "mlm_max_length": self.settings.max_length,
+                "model": model.fingerprint(),
+                "model_inputs": [self.settings.max_length, self.settings.batch_size],
+                "data": hashlib.sha256(
+                    json.dumps([texts, labels.tolist(), indices.tolist()]).encode()
+                ).hexdigest(),
+            }
+        )
+        label = f"{role} {model.spec.text}"
+        if key in self._attacks:
+            return self._attacks[key]
+        payload = store.load(self.cache_dir, key) if self.cache_dir is not None else None
+        if payload is not None:
+            run = AttackRun.from_json(payload, cached=True)
+            self.progress.finish(
+                f"compressguard: attack on {label}: read from the cache "
+                f"({_attack_summary(run.examples)})"
+            )
+        else:
+            from .attacks.bert_attack import attack, timed_attack
+
+            mlm = self.mlm()
+            total = len(texts)
+            self.progress.update(label, 0, total, 0)
+            run = timed_attack(
+                model.spec.text,
+                lambda: attack(
+                    model.predict_proba,
+                    mlm,
+                    texts,
+                    labels.tolist(),
+                    settings,
+                    indices=indices.tolist(),
+                    progress=lambda done, hits: self.progress.update(label, done, total, hits),
+                ),
+            )
+            if self.cache_dir is not None:
+                store.save(self.cache_dir, key, run.to_json())
+            self.progress.finish(
+                f"compressguard: attack on {label}: {_attack_summary(run.examples)} in "
+                f"{run.seconds:.1f} s"
+            )
+        self._attacks[key] = run
+        return run
+
+    def pair_attack(self, teacher: Model, student: Model) -> PairAttack:
+        """Both models attacked on the same examples, the student's labels put in the teacher's
+        order, and the student's predictions on the teacher's successful adversarial texts."""
+        dataset = self.dataset()
+        for model in (teacher, student):
+            if "probabilities" in model.missing:
+                raise MissingOutputError(model.missing["probabilities"])
+        assert teacher.num_labels is not None and student.num_labels is not None
+        order = align_labels(
+            teacher.labels,
+            teacher.num_labels,
+            student.labels,
+            student.num_labels,
+            f"{teacher.spec.text} vs {student.spec.text}",
+        )
+        gold = dataset.label_indices(teacher.labels, teacher.num_labels)
+        indices = self.attack_sample(dataset)
+        teacher_run = self.attack_run(teacher, "teacher", indices, gold[indices])
+        student_run = self.attack_run(student, "student", indices, order[gold[indices]])
+        to_teacher = np.argsort(order)  # student class -> teacher class
+        student_examples = tuple(_relabel(e, to_teacher) for e in student_run.examples)
+        adversarial = [e.adversarial for e in teacher_run.examples if e.success]
+        transferred = np.full(len(indices), -1, dtype=np.int64)
+        if adversarial:
+            found = to_teacher[student.predict_proba(adversarial).argmax(axis=1)]
+            transferred[[i for i, e in enumerate(teacher_run.examples) if e.success]] = found
+        return PairAttack(
+            teacher=teacher_run.examples,
+            student=student_examples,
+            transferred=transferred,
+            settings={
+                **vars(self.attack_settings()),
+                "mlm": self.settings.attack_mlm,
+                "examples": len(indices),
+            },
+            cached={"teacher": teacher_run.cached, "student": student_run.cached},
+            report_max=self.settings.attack_report_max,
+            label_names=teacher.labels,
+        )
+
     def comparison(self, teacher: Model, student: Model) -> Comparison:
         """The comparison of a student with the teacher on the eval data, made once."""
         key = student.spec.text
@@ -176,6 +346,7 @@ class SessionState:
                 embeddings=embeddings,
                 ood=ood if self.settings.ood_data else None,
                 ood_k=self.settings.ood_k,
+                attack=lambda: self.pair_attack(teacher, student),
             )
         return self.comparisons[key]
 
@@ -195,6 +366,9 @@ class SessionState:
                     merged[key]["unavailable"] = dict(record["unavailable"])
                 continue
             into = merged[key]
+            for extra in ("attack", "adversarial_examples", "error"):
+                if extra in record and extra not in into:
+                    into[extra] = record[extra]
             into["metrics"].update(record["metrics"])
             into["checks"].extend(record["checks"])
             if "unavailable" in record:
@@ -208,3 +382,21 @@ class SessionState:
             if unavailable:
                 record["unavailable"] = unavailable
         return list(merged.values())
+
+
+def _relabel(example: ExampleResult, to_teacher: np.ndarray) -> ExampleResult:
+    """An example's labels as indices of the teacher's label set."""
+    from dataclasses import replace
+
+    return replace(
+        example,
+        label=int(to_teacher[example.label]),
+        before=int(to_teacher[example.before]),
+        after=int(to_teacher[example.after]),
+    )
+
+
+def _attack_summary(examples: tuple[ExampleResult, ...]) -> str:
+    attacked = sum(e.status != "skipped" for e in examples)
+    broken = sum(e.success for e in examples)
+    return f"{len(examples)} examples, {attacked} attacked, {broken} broken"

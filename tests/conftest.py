@@ -10,6 +10,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss  # noqa: F401  imported once here: pytester's in-process runs drop modules first
 import pytest
 
 from tests import tiny
@@ -25,6 +26,7 @@ class TinyModels:
     train: Path  # 300 labelled sentences of the same task: the in-distribution bank
     ood: Path  # 40 texts: half of words the models never saw, half without sentiment words
     ood_texts: list[str]
+    mlm: Path  # a 1-layer masked LM over the same vocabulary: the attack's substitutes
     cache: Path
 
 
@@ -44,5 +46,6 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
         train=tiny.write_csv(root / "train.csv", tiny.examples(300, seed=97)),
         ood=tiny.write_csv(root / "ood.csv", [(text, 0) for text in ood]),
         ood_texts=ood,
+        mlm=tiny.train_mlm(root / "mlm"),
         cache=root / "cache",
     )

@@ -323,6 +323,8 @@ def test_help_lists_the_option_group(pytester):
             "*--teacher=SPEC*",
             "*--student=SPEC*",
             "*--eval-data=PATH*",
+            "*--attack-mlm=SPEC*",
+            "*--attack-examples=N*",
             "*--batch-size=N*",
             "*--compressguard-json=PATH*",
             "*compressguard_teacher (string):*",
@@ -352,6 +354,13 @@ def test_help_lists_the_option_group(pytester):
         (["--ood-k", "0"], "*argument --ood-k: expected a positive integer, got '0'"),
         (["--pooling", "max"], "*argument --pooling: expected cls or mean, got 'max'"),
         (["--ood-data", "missing.csv"], "*argument --ood-data: no such file: 'missing.csv'"),
+        (["--attack-max-perturb", "0"], "*--attack-max-perturb: expected a number in (0, 1]*"),
+        (["--attack-max-perturb", "1.5"], "*--attack-max-perturb: expected a number in (0, 1]*"),
+        (["--attack-candidates", "0"], "*--attack-candidates: expected a positive integer*"),
+        (["--attack-max-queries", "x"], "*--attack-max-queries: expected a positive integer*"),
+        (["--attack-report-max", "-1"], "*--attack-report-max: expected an integer >= 0*"),
+        (["--attack-mlm", "./nowhere"], "*--attack-mlm: model spec './nowhere' is neither*"),
+        (["--attack-mlm", "int8:bert-base"], "*--attack-mlm 'int8:bert-base': expected a dir*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester, args, message):

@@ -30,6 +30,7 @@ FILLER = [
     "so",
 ]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PIECES = ["##ly", "##s"]  # so that a word can split into sub-words ("goodly" = good ##ly)
 LABELS = {0: "negative", 1: "positive"}
 
 
@@ -75,7 +76,7 @@ def tokenizer(folder: Path):
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(SPECIAL + POSITIVE + NEGATIVE + FILLER) + "\n")
+    vocab.write_text("\n".join(SPECIAL + POSITIVE + NEGATIVE + FILLER + PIECES) + "\n")
     # transformers 5 names the argument ``vocab``; 4.x named it ``vocab_file``
     key = (
         "vocab"
@@ -139,4 +140,44 @@ def export_onnx(hf_dir: Path, folder: Path) -> Path:
     export(model, folder / "model.onnx")
     model.tokenizer.save_pretrained(folder)
     (folder / "config.json").write_text(json.dumps(model.config.to_dict()))
+    return folder
+
+
+def train_mlm(folder: Path, *, steps: int = 150, seed: int = 0) -> Path:
+    """A 1-layer BertForMaskedLM over the task's vocabulary, trained on generated sentences
+    (15% of the words masked), saved with its tokenizer: the attack's masked LM."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(seed)
+    tok = tokenizer(folder)
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+    )
+    model = BertForMaskedLM(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    data = [t for t, _ in examples(steps * 16, seed + 1000)]
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for step in range(steps):
+        batch = tok(data[step * 16 : (step + 1) * 16], padding=True, return_tensors="pt")
+        labels = batch["input_ids"].clone()
+        special = torch.tensor(
+            [tok.get_special_tokens_mask(row, already_has_special_tokens=True) for row in labels]
+        ).bool()
+        chosen = (torch.rand(labels.shape, generator=generator) < 0.15) & ~special
+        labels[~chosen] = -100
+        inputs = batch["input_ids"].masked_fill(chosen, tok.mask_token_id)
+        loss = model(input_ids=inputs, attention_mask=batch["attention_mask"], labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
     return folder

@@ -23,12 +23,32 @@ _SHORT = {
     "student_ood_rate": "s_ood_rate",
     "teacher_ood_auroc": "t_auroc",
     "student_ood_auroc": "s_auroc",
+    "teacher_attack_accuracy_before": "t_acc_before",
+    "teacher_attack_accuracy_after": "t_acc_after",
+    "teacher_attack_drop": "t_drop",
+    "student_attack_accuracy_before": "s_acc_before",
+    "student_attack_accuracy_after": "s_acc_after",
+    "student_attack_drop": "s_drop",
+    "attack_drop_gap": "drop_gap",
+    "transfer_rate": "transfer",
+    "attack_success_rate": "s_success",
 }
 
 #: The tables, each a list of scalar metrics; a table is shown when a row has one of them.
 _TABLES = (
     list(PREDICTION_METRICS),
     [k for k in (*REPRESENTATION_METRICS, *OOD_METRICS) if k != "knn_sweep"],
+    [
+        "teacher_attack_accuracy_before",
+        "teacher_attack_accuracy_after",
+        "teacher_attack_drop",
+        "student_attack_accuracy_before",
+        "student_attack_accuracy_after",
+        "student_attack_drop",
+        "attack_drop_gap",
+        "transfer_rate",
+        "attack_success_rate",
+    ],
 )
 
 
@@ -77,6 +97,17 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             if names or (first and not any(r["metrics"] for r in rows)):
                 out.extend(_table(rows, names, checks=first))
                 first = False
+        for r in rows:
+            a = r.get("attack")
+            if a:
+                cached = [who for who, hit in a["cached"].items() if hit]
+                out.append(
+                    f"attack, {r['student']}: {a['recipe']} on {a['examples']} examples, "
+                    f"masked LM {a['mlm']}, {a['candidates']} candidates, at most "
+                    f"{a['max_perturb']:g} of the words"
+                    + (f", {a['max_queries']} queries" if a["max_queries"] else "")
+                    + (f"; read from the cache: {', '.join(cached)}" if cached else "")
+                )
         for r in rows:
             sweep = r["metrics"].get("knn_sweep")
             if sweep:

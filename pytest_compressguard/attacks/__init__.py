@@ -1,0 +1,1 @@
+"""Adversarial attacks over the Model protocol (BERT-Attack) and their on-disk cache."""
