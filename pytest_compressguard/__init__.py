@@ -24,6 +24,8 @@ __all__ = [
     "ModelSpecError",
     "__version__",
     "assert_accuracy_drop",
+    "assert_attack_drop",
+    "assert_attack_drop_gap",
     "assert_cka",
     "assert_error_overlap",
     "assert_flips",
@@ -32,6 +34,7 @@ __all__ = [
     "assert_label_loyalty",
     "assert_ood_agreement",
     "assert_probability_loyalty",
+    "assert_transfer_rate",
 ]
 
 
@@ -87,3 +90,21 @@ def assert_ood_agreement(guard: Comparison, *, min: float, k: int | None = None)
     """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
     __tracebackhide__ = True
     guard.assert_ood_agreement(min=min, k=k)
+
+
+def assert_attack_drop(guard: Comparison, *, max: float) -> None:
+    """Fail unless the student's relative accuracy drop under BERT-Attack is at most ``max``."""
+    __tracebackhide__ = True
+    guard.assert_attack_drop(max=max)
+
+
+def assert_attack_drop_gap(guard: Comparison, *, max: float) -> None:
+    """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
+    __tracebackhide__ = True
+    guard.assert_attack_drop_gap(max=max)
+
+
+def assert_transfer_rate(guard: Comparison, *, max: float) -> None:
+    """Fail unless at most ``max`` of the teacher's adversarial examples fool the student."""
+    __tracebackhide__ = True
+    guard.assert_transfer_rate(max=max)

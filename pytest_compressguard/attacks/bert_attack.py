@@ -9,9 +9,10 @@ For one example the target classifies correctly:
 3. *Candidates*: the masked LM's top-K words at the word's position in the unmasked sentence
    (see :class:`~pytest_compressguard.attacks.mlm.MaskedLM`), without the word itself,
    sub-word pieces, non-alphabetic tokens and stopwords.
-4. *Greedy*: all candidates of the word are scored in one batched call. The first candidate, in
-   the masked LM's order, that changes the predicted label ends the attack (success);
-   otherwise the candidate that lowers the gold probability most is kept if it lowers it.
+4. *Greedy*: the word's candidates are scored in batched calls of growing size (8, 16, 32, ...).
+   The first candidate, in the masked LM's order, that changes the predicted label ends the
+   attack (success); otherwise the candidate that lowers the gold probability most is kept if
+   it lowers it. Queries are counted as a one-by-one loop would count them.
 5. At most ``floor(max_perturb * words)`` words change, and at most ``max_queries`` target
    calls are made (counted one per text, including the 1 + ``words`` importance texts); the
    attack fails when either budget runs out.
@@ -35,6 +36,9 @@ import numpy as np
 from .stopwords import STOPWORDS
 
 RECIPES = ("bert-attack",)
+#: Candidates are scored in growing chunks (8, 16, 32, ...): a success among the first ones
+#: ends the word without scoring the rest, and a word with no success costs few calls.
+_FIRST_CHUNK = 8
 _TOKEN = re.compile(r"\S+")
 _CORE = re.compile(r"[^\W_](?:.*[^\W_])?", re.DOTALL)
 
@@ -202,14 +206,21 @@ def attack_example(
                 break
             continue
         trial = [render(text, spans, {**changed, int(i): c}) for c in options]
-        scores = predict(trial)
-        predicted = scores.argmax(axis=1)
-        fooled = np.flatnonzero(predicted != label)
-        if len(fooled):
-            first = int(fooled[0])
-            queries += first + 1
-            changed[int(i)] = options[first]
-            return result(trial[first], int(predicted[first]), "success", changed, queries)
+        parts, start, size = [], 0, _FIRST_CHUNK
+        while start < len(trial):
+            scores = predict(trial[start : start + size])
+            predicted = scores.argmax(axis=1)
+            fooled = np.flatnonzero(predicted != label)
+            if len(fooled):
+                first = int(fooled[0])
+                queries += start + first + 1
+                changed[int(i)] = options[start + first]
+                return result(
+                    trial[start + first], int(predicted[first]), "success", changed, queries
+                )
+            parts.append(scores)
+            start, size = start + size, 2 * size
+        scores = np.concatenate(parts)
         queries += len(options)
         best = int(np.argmin(scores[:, label]))
         if scores[best, label] < current:
