@@ -53,6 +53,7 @@ class SessionState:
         self._encoded: dict[tuple[str, str], Encoded] = {}
         self._mlm: MaskedLM | CompressGuardError | None = None
         self._attacks: dict[str, AttackRun] = {}
+        self._mlm_fingerprint_value: str | None = None
         self.progress: Progress = NoProgress()
 
     def model(self, spec: str) -> Model:
@@ -183,13 +184,17 @@ class SessionState:
         return self._mlm
 
     def _mlm_fingerprint(self) -> str:
-        """The masked LM's content hash: from its files when local (not loaded then)."""
+        """The masked LM's content hash, computed once: from its files when local (the model
+        is not loaded then, so a fully cached attack never loads it)."""
         from .attacks.mlm import mlm_fingerprint, mlm_spec
 
-        spec = mlm_spec(self.settings.attack_mlm)
-        if spec.kind == "hf":
-            return mlm_fingerprint(spec)
-        return self.mlm().fingerprint()
+        if self._mlm_fingerprint_value is None:
+            spec = mlm_spec(self.settings.attack_mlm)
+            local = spec.kind == "hf"
+            self._mlm_fingerprint_value = (
+                mlm_fingerprint(spec) if local else self.mlm().fingerprint()
+            )
+        return self._mlm_fingerprint_value
 
     def attack_sample(self, dataset: Dataset) -> np.ndarray:
         """Indices of the eval examples to attack: a seeded sample of --attack-examples, in
