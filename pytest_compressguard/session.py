@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import time
+from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -11,10 +12,10 @@ import numpy as np
 
 from .attacks import store
 from .attacks.bert_attack import AttackRun, AttackSettings, ExampleResult
-from .comparison import Comparison, OodInputs, PairAttack, PairEmbeddings, PairOutputs
+from .comparison import Comparison, OodInputs, PairAttack, PairEmbeddings, PairOutputs, _Lazy
 from .data import Dataset, load_dataset
-from .errors import CompressGuardError, DataError, MissingOutputError, ModelLoadError
-from .models.base import Encoded, Model, align_labels
+from .errors import DataError, MissingOutputError, ModelLoadError
+from .models.base import Encoded, Model, align_labels, local_fingerprint
 from .options import Settings
 
 if TYPE_CHECKING:
@@ -48,12 +49,11 @@ class SessionState:
         self.current_test: str | None = None
         self.comparisons: dict[str, Comparison] = {}
         self.worker_records: list[dict[str, Any]] = []
-        self._models: dict[str, Model | CompressGuardError] = {}
-        self._datasets: dict[str, Dataset | CompressGuardError] = {}
+        self._models: dict[str, _Lazy[Model]] = {}
+        self._datasets: dict[str, _Lazy[Dataset]] = {}
         self._encoded: dict[tuple[str, str], Encoded] = {}
-        self._mlm: MaskedLM | CompressGuardError | None = None
+        self._mlm: _Lazy[MaskedLM] = _Lazy(self._load_mlm, "no masked LM")
         self._attacks: dict[str, AttackRun] = {}
-        self._mlm_fingerprint_value: str | None = None
         self.progress: Progress = NoProgress()
 
     def model(self, spec: str) -> Model:
@@ -62,8 +62,8 @@ class SessionState:
             from .models.resolve import load_model
 
             s = self.settings
-            try:
-                self._models[spec] = load_model(
+            self._models[spec] = _Lazy(
+                lambda: load_model(
                     spec,
                     batch_size=s.batch_size,
                     max_length=s.max_length,
@@ -72,23 +72,21 @@ class SessionState:
                     cache_dir=self.cache_dir,
                     pooling=s.pooling,
                     embedding_output=s.embedding_output,
-                )
-            except CompressGuardError as exc:
-                self._models[spec] = exc
-        found = self._models[spec]
-        if isinstance(found, CompressGuardError):
-            raise found
-        return found
+                ),
+                f"no model {spec}",
+            )
+        return self._models[spec].get()
 
     def _data(self, role: str) -> Dataset:
         """The eval, train or OOD dataset, read once (a read error is kept and raised again)."""
         if role not in self._datasets:
             s = self.settings
             spec = {"eval": s.eval_data, "train": s.train_data, "ood": s.ood_data}[role]
-            try:
+
+            def read() -> Dataset:
                 if spec is None:
                     raise DataError(f"no {role} data: pass --{role}-data")
-                self._datasets[role] = load_dataset(
+                return load_dataset(
                     spec,
                     text_column=s.text_column,
                     label_column=s.label_column,
@@ -96,12 +94,9 @@ class SessionState:
                     seed=s.seed,
                     labels="optional" if role == "eval" else "ignored",
                 )
-            except CompressGuardError as exc:
-                self._datasets[role] = exc
-        found = self._datasets[role]
-        if isinstance(found, CompressGuardError):
-            raise found
-        return found
+
+            self._datasets[role] = _Lazy(read, f"no {role} data")
+        return self._datasets[role].get()
 
     def dataset(self) -> Dataset:
         """The evaluation dataset (gold labels optional: only prediction metrics need them)."""
@@ -166,35 +161,23 @@ class SessionState:
             max_queries=s.attack_max_queries,
         )
 
+    def _load_mlm(self) -> MaskedLM:
+        from .attacks.mlm import MaskedLM
+
+        s = self.settings
+        return MaskedLM(s.attack_mlm, max_length=s.max_length, device=s.device)
+
     def mlm(self) -> MaskedLM:
         """The attack's masked language model, loaded once (a load error is kept)."""
-        if self._mlm is None:
-            from .attacks.mlm import MaskedLM
+        return self._mlm.get()
 
-            try:
-                self._mlm = MaskedLM(
-                    self.settings.attack_mlm,
-                    max_length=self.settings.max_length,
-                    device=self.settings.device,
-                )
-            except CompressGuardError as exc:
-                self._mlm = exc
-        if isinstance(self._mlm, CompressGuardError):
-            raise self._mlm
-        return self._mlm
+    @cached_property
+    def mlm_fingerprint(self) -> str:
+        """The masked LM's content hash: from its files when local (the model is not loaded
+        then, so a fully cached attack never loads it)."""
+        from .attacks.mlm import mlm_spec
 
-    def _mlm_fingerprint(self) -> str:
-        """The masked LM's content hash, computed once: from its files when local (the model
-        is not loaded then, so a fully cached attack never loads it)."""
-        from .attacks.mlm import mlm_fingerprint, mlm_spec
-
-        if self._mlm_fingerprint_value is None:
-            spec = mlm_spec(self.settings.attack_mlm)
-            local = spec.kind == "hf"
-            self._mlm_fingerprint_value = (
-                mlm_fingerprint(spec) if local else self.mlm().fingerprint()
-            )
-        return self._mlm_fingerprint_value
+        return local_fingerprint(mlm_spec(self.settings.attack_mlm)) or self.mlm().fingerprint()
 
     def attack_sample(self, dataset: Dataset) -> np.ndarray:
         """Indices of the eval examples to attack: a seeded sample of --attack-examples, in
@@ -207,27 +190,25 @@ class SessionState:
         self, model: Model, role: str, indices: np.ndarray, labels: np.ndarray
     ) -> AttackRun:
         """The attack on ``model`` over the eval examples at ``indices`` (gold ``labels`` in
-        the model's own label order): from memory, else from the disk cache, else computed."""
-        if "probabilities" in model.missing:
-            raise MissingOutputError(model.missing["probabilities"])
+        the model's own label order): from memory, else from the disk cache, else computed.
+
+        Within a session the sample, the labels and the settings are fixed, so the memory
+        cache is keyed by the model alone (the teacher is attacked once for all students)."""
+        if model.spec.text in self._attacks:
+            return self._attacks[model.spec.text]
         dataset = self.dataset()
         texts = [dataset.texts[i] for i in indices]
         settings = self.attack_settings()
         key = store.cache_key(
             {
                 "attack": vars(settings),
-                "mlm": self._mlm_fingerprint(),
-                "mlm_max_length": self.settings.max_length,
+                "mlm": self.mlm_fingerprint,
                 "model": model.fingerprint(),
                 "model_inputs": [self.settings.max_length, self.settings.batch_size],
-                "data": hashlib.sha256(
-                    json.dumps([texts, labels.tolist(), indices.tolist()]).encode()
-                ).hexdigest(),
+                "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
             }
         )
         label = f"{role} {model.spec.text}"
-        if key in self._attacks:
-            return self._attacks[key]
         payload = store.load(self.cache_dir, key) if self.cache_dir is not None else None
         if payload is not None:
             run = AttackRun.from_json(payload, cached=True)
@@ -236,30 +217,29 @@ class SessionState:
                 f"({_attack_summary(run.examples)})"
             )
         else:
-            from .attacks.bert_attack import attack, timed_attack
+            from .attacks.bert_attack import attack
 
             mlm = self.mlm()
             total = len(texts)
             self.progress.update(label, 0, total, 0)
-            run = timed_attack(
-                model.spec.text,
-                lambda: attack(
-                    model.predict_proba,
-                    mlm,
-                    texts,
-                    labels.tolist(),
-                    settings,
-                    indices=indices.tolist(),
-                    progress=lambda done, hits: self.progress.update(label, done, total, hits),
-                ),
+            start = time.perf_counter()
+            examples = attack(
+                model.predict_proba,
+                mlm,
+                texts,
+                labels.tolist(),
+                settings,
+                indices=indices.tolist(),
+                progress=lambda done, hits: self.progress.update(label, done, total, hits),
             )
+            run = AttackRun(model.spec.text, tuple(examples), time.perf_counter() - start)
             if self.cache_dir is not None:
                 store.save(self.cache_dir, key, run.to_json())
             self.progress.finish(
                 f"compressguard: attack on {label}: {_attack_summary(run.examples)} in "
                 f"{run.seconds:.1f} s"
             )
-        self._attacks[key] = run
+        self._attacks[model.spec.text] = run
         return run
 
     def pair_attack(self, teacher: Model, student: Model) -> PairAttack:
@@ -269,14 +249,7 @@ class SessionState:
         for model in (teacher, student):
             if "probabilities" in model.missing:
                 raise MissingOutputError(model.missing["probabilities"])
-        assert teacher.num_labels is not None and student.num_labels is not None
-        order = align_labels(
-            teacher.labels,
-            teacher.num_labels,
-            student.labels,
-            student.num_labels,
-            f"{teacher.spec.text} vs {student.spec.text}",
-        )
+        order = _label_order(teacher, student)
         gold = dataset.label_indices(teacher.labels, teacher.num_labels)
         indices = self.attack_sample(dataset)
         teacher_run = self.attack_run(teacher, "teacher", indices, gold[indices])
@@ -307,18 +280,13 @@ class SessionState:
         key = student.spec.text
         if key not in self.comparisons:
             dataset = self.dataset()
-            pair = f"{teacher.spec.text} vs {student.spec.text}"
 
             def predictions() -> PairOutputs:
                 p_teacher = self.probabilities(teacher, dataset)
                 p_student = self.probabilities(student, dataset)
-                assert teacher.num_labels is not None and student.num_labels is not None
-                order = align_labels(
-                    teacher.labels, teacher.num_labels, student.labels, student.num_labels, pair
-                )
                 return PairOutputs(
                     teacher=p_teacher,
-                    student=p_student[:, order],
+                    student=p_student[:, _label_order(teacher, student)],
                     labels=dataset.label_indices(teacher.labels, teacher.num_labels),
                     texts=dataset.texts,
                     label_names=teacher.labels,
@@ -389,10 +357,20 @@ class SessionState:
         return list(merged.values())
 
 
+def _label_order(teacher: Model, student: Model) -> np.ndarray:
+    """Column order putting the student's classes in the teacher's order (see align_labels)."""
+    assert teacher.num_labels is not None and student.num_labels is not None
+    return align_labels(
+        teacher.labels,
+        teacher.num_labels,
+        student.labels,
+        student.num_labels,
+        f"{teacher.spec.text} vs {student.spec.text}",
+    )
+
+
 def _relabel(example: ExampleResult, to_teacher: np.ndarray) -> ExampleResult:
     """An example's labels as indices of the teacher's label set."""
-    from dataclasses import replace
-
     return replace(
         example,
         label=int(to_teacher[example.label]),

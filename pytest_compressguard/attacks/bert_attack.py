@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -275,10 +274,3 @@ class AttackRun:
             seconds=float(data["seconds"]),
             cached=cached,
         )
-
-
-def timed_attack(model: str, run: Callable[[], list[ExampleResult]]) -> AttackRun:
-    """Run an attack and keep its wall time."""
-    start = time.perf_counter()
-    examples = run()
-    return AttackRun(model, tuple(examples), time.perf_counter() - start)

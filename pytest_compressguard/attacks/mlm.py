@@ -5,13 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import ModelLoadError, ModelSpecError
-from ..models.base import local_fingerprint
-from ..models.hf import quiet_loading
+from ..models.hf import checkpoint_fingerprint, quiet_loading
 from ..models.spec import ModelSpec, parse_spec
 
 #: A word split into more sub-words than this gets no substitutes.
@@ -92,7 +90,7 @@ class MaskedLM:
 
     def fingerprint(self) -> str:
         """SHA-256 of config.json and the weights; for a Hub model, its commit."""
-        return mlm_fingerprint(self.spec, self.model.config)
+        return checkpoint_fingerprint(self.spec, self.model.config)
 
     def substitutes(self, text: str, spans: Sequence[tuple[int, int]], k: int) -> list[list[str]]:
         """For each character span (a word) of ``text``, up to ``k`` replacement words ranked
@@ -171,12 +169,3 @@ class MaskedLM:
             word = tokens[0] + "".join(t[2:] for t in tokens[1:])
             ranked.setdefault(i, []).append((float(np.exp(nll)), r, word))
         return {i: [w for _, _, w in sorted(found)[:k]] for i, found in ranked.items()}
-
-
-def mlm_fingerprint(spec: ModelSpec, config: Any = None) -> str:
-    """The content hash of a local masked LM from its files; a Hub model's commit."""
-    local = local_fingerprint(spec)
-    if local is not None:
-        return local
-    commit = getattr(config, "_commit_hash", None) if config is not None else None
-    return f"hub:{spec.source}@{commit or 'unknown'}"

@@ -173,10 +173,14 @@ class HFClassifier(BatchedModel):
 
     def fingerprint(self) -> str:
         """SHA-256 of config.json and the weight files; for a Hub model, its commit."""
-        local = local_fingerprint(self.spec)
-        if local is not None:
-            return local
-        commit = getattr(self.config, "_commit_hash", None) or json.dumps(
-            self.config.to_dict(), sort_keys=True
-        )
-        return f"hub:{self.spec.source}@{commit}"
+        return checkpoint_fingerprint(self.spec, self.config)
+
+
+def checkpoint_fingerprint(spec: ModelSpec, config: Any) -> str:
+    """A transformers checkpoint's content hash: its files when local, else the Hub commit (or,
+    without one, its configuration)."""
+    local = local_fingerprint(spec)
+    if local is not None:
+        return local
+    commit = getattr(config, "_commit_hash", None) or json.dumps(config.to_dict(), sort_keys=True)
+    return f"hub:{spec.source}@{commit}"
