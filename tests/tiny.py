@@ -86,6 +86,37 @@ def tokenizer(folder: Path):
     return BertTokenizerFast(**{key: str(vocab)}, do_lower_case=True)
 
 
+def _config(tok, *, layers: int, hidden: int, **extra):
+    """A small BertConfig over the tokenizer's vocabulary."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=32,
+        **extra,
+    )
+
+
+def _train(model, tok, folder: Path, steps: int, loss) -> Path:
+    """AdamW (lr 3e-3) on ``loss(step)`` for each step, then save model and tokenizer."""
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(steps):
+        loss(step).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
 def train_classifier(
     folder: Path,
     *,
@@ -97,36 +128,27 @@ def train_classifier(
 ) -> Path:
     """Train a random-init BERT on the generated task and save it with its tokenizer."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     torch.manual_seed(seed)
     tok = tokenizer(folder)
-    config = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=32,
+    config = _config(
+        tok,
+        layers=layers,
+        hidden=hidden,
         num_labels=2,
         id2label=id2label or LABELS,
         label2id={v: k for k, v in (id2label or LABELS).items()},
     )
     model = BertForSequenceClassification(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     data = examples(steps * 16, seed)
-    model.train()
-    for step in range(steps):
+
+    def loss(step: int):
         chunk = data[step * 16 : (step + 1) * 16]
         batch = tok([t for t, _ in chunk], padding=True, return_tensors="pt")
-        loss = model(**batch, labels=torch.tensor([y for _, y in chunk])).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+        return model(**batch, labels=torch.tensor([y for _, y in chunk])).loss
+
+    return _train(model, tok, folder, steps, loss)
 
 
 def export_onnx(hf_dir: Path, folder: Path) -> Path:
@@ -147,24 +169,15 @@ def train_mlm(folder: Path, *, steps: int = 150, seed: int = 0) -> Path:
     """A 1-layer BertForMaskedLM over the task's vocabulary, trained on generated sentences
     (15% of the words masked), saved with its tokenizer: the attack's masked LM."""
     import torch
-    from transformers import BertConfig, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
     torch.manual_seed(seed)
     tok = tokenizer(folder)
-    config = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-    )
-    model = BertForMaskedLM(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model = BertForMaskedLM(_config(tok, layers=1, hidden=32))
     data = [t for t, _ in examples(steps * 16, seed + 1000)]
     generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for step in range(steps):
+
+    def loss(step: int):
         batch = tok(data[step * 16 : (step + 1) * 16], padding=True, return_tensors="pt")
         labels = batch["input_ids"].clone()
         special = torch.tensor(
@@ -173,11 +186,6 @@ def train_mlm(folder: Path, *, steps: int = 150, seed: int = 0) -> Path:
         chosen = (torch.rand(labels.shape, generator=generator) < 0.15) & ~special
         labels[~chosen] = -100
         inputs = batch["input_ids"].masked_fill(chosen, tok.mask_token_id)
-        loss = model(input_ids=inputs, attention_mask=batch["attention_mask"], labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+        return model(input_ids=inputs, attention_mask=batch["attention_mask"], labels=labels).loss
+
+    return _train(model, tok, folder, steps, loss)
