@@ -348,18 +348,42 @@ def test_gate_reports_every_key_and_each_success_flips_on_rerun(pytester, tiny_m
         before = metrics[f"{model}_attack_accuracy_before"]
         after = metrics[f"{model}_attack_accuracy_after"]
         assert metrics[f"{model}_attack_drop"] == pytest.approx((before - after) / before)
+        # the report lists every attacked example (40 examples, cap 50): recount from it
+        assert len(mine) == round(before * 40)
+        assert metrics[f"{model}_attack_success_rate"] == pytest.approx(len(successes) / len(mine))
+        assert metrics[f"{model}_attack_perturbed_words"] == pytest.approx(
+            np.mean([e["words_changed"] / len(words(e["original"])) for e in successes])
+        )
     assert metrics["attack_drop_gap"] == pytest.approx(
         metrics["student_attack_drop"] - metrics["teacher_attack_drop"]
     )
     # transfer: re-run the student on the teacher's adversarial texts
     teacher_hits = [e for e in examples if e["model"] == "teacher" and e["success"]]
-    if len(teacher_hits) < metrics["teacher_attack_success_rate"] * 40 * 0.5:
-        pytest.skip("report capped")
     student_on_original = predictions(tiny_models.student, [e["original"] for e in teacher_hits])
     student_on_adv = predictions(tiny_models.student, [e["adversarial"] for e in teacher_hits])
     usable = [i for i, e in enumerate(teacher_hits) if student_on_original[i] == e["label"]]
     expected = np.mean([student_on_adv[i] != teacher_hits[i]["label"] for i in usable])
     assert metrics["transfer_rate"] == pytest.approx(expected)
+
+
+def test_report_cap_and_perturbation_share_reach_the_attack(pytester, tiny_models, tmp_path):
+    out = tmp_path / "capped.json"
+    result = run_attack_gate(
+        pytester,
+        tiny_models,
+        f"--compressguard-json={out}",
+        "--attack-report-max=3",
+        "--attack-max-perturb=0.2",
+        cache=tmp_path / "cache",
+    )
+    result.assert_outcomes(passed=1)
+    record = json.loads(out.read_text())["comparisons"][0]
+    assert record["attack"]["max_perturb"] == 0.2
+    for model in ("teacher", "student"):
+        mine = [e for e in record["adversarial_examples"] if e["model"] == model]
+        assert len(mine) == 3
+        assert all(e["success"] for e in mine)  # successes come first
+        assert all(e["words_changed"] <= math.floor(0.2 * len(words(e["original"]))) for e in mine)
 
 
 def test_a_rerun_reads_the_cache_and_gives_identical_results(pytester, tiny_models, tmp_path):
@@ -417,9 +441,20 @@ def test_no_attack_runs_unless_a_test_asks(pytester, tiny_models, tmp_path):
 
 
 def test_a_failed_attack_check_shows_adversarial_examples(pytester, tiny_models):
-    source = "def test_fragile(guard):\n    guard.assert_attack_drop(max=0.01)\n"
+    source = """
+def test_fragile(guard):
+    guard.assert_attack_drop(max=0.01)
+
+def test_gap(guard):
+    from pytest_compressguard import assert_attack_drop_gap
+    assert_attack_drop_gap(guard, max=-1.5)
+
+def test_transfer(guard):
+    from pytest_compressguard import assert_transfer_rate
+    assert_transfer_rate(guard, max=-0.5)
+"""
     result = run_attack_gate(pytester, tiny_models, source=source)
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [
             "*student_attack_drop under bert-attack = * is above the maximum 0.0100",
@@ -429,6 +464,12 @@ def test_a_failed_attack_check_shows_adversarial_examples(pytester, tiny_models)
             "*the attack broke * of the * examples the student gets right*",
             "*      -> '*",
             "*1 of * words changed (*->*); gold=*, student * -> *",
+            "*attack_drop_gap under bert-attack = * is above the maximum -1.5000",
+            "*of the student's broken examples resist the teacher's attack",
+            "*transfer_rate under bert-attack = * is above the maximum -0.5000",
+            "*of the teacher's adversarial texts also fool the student",
+            "*words changed (*->*); gold=*, teacher * -> *",
+            "*student on it: *",
         ]
     )
 

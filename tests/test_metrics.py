@@ -85,13 +85,20 @@ def test_edge_cases():
 def test_docstring_examples():
     import doctest
 
-    from pytest_compressguard.metrics import distribution, neighbours, prediction, representation
+    from pytest_compressguard.metrics import (
+        distribution,
+        neighbours,
+        prediction,
+        representation,
+        robustness,
+    )
 
     for module, examples in (
         (prediction, 7),
         (representation, 3),
         (distribution, 4),
         (neighbours, 1),
+        (robustness, 5),
     ):
         result = doctest.testmod(module)
         assert result.attempted >= examples and result.failed == 0, module.__name__
