@@ -36,9 +36,11 @@ class Counting:
     def __init__(self, rule):
         self.rule = rule
         self.texts = 0
+        self.calls = 0
 
     def __call__(self, texts):
         self.texts += len(texts)
+        self.calls += 1
         return np.array([self.rule(t.split()) for t in texts], dtype=np.float64)
 
 
@@ -129,6 +131,33 @@ def test_the_query_budget_holds(mlm):
         if budget < unlimited.queries:
             assert result.words_changed <= unlimited.words_changed
     assert unlimited.queries > 60
+
+
+def test_attacks_in_lockstep_equal_attacks_one_at_a_time(mlm, monkeypatch):
+    import pytest_compressguard.attacks.bert_attack as bert_attack
+
+    rows = tiny.examples(40, seed=7) + [("the plot was dull and the music was dull", 0)] * 2
+    texts, labels = [t for t, _ in rows], [y for _, y in rows]
+
+    def rule(ws):  # a "dull" text needs two changes to flip: the attack on it fails
+        return hinges_on_good(ws) if "dull" not in ws else [0.9, 0.1]
+
+    alone = Counting(rule)
+    expected = [
+        attack_example(alone, mlm, t, y, AttackSettings(), index=i) for i, (t, y) in enumerate(rows)
+    ]
+    monkeypatch.setattr(bert_attack, "_WINDOW", 6)  # fewer than the texts: the window refills
+    together = Counting(rule)
+    done = []
+    results = attack(
+        together, mlm, texts, labels, AttackSettings(), progress=lambda n, s: done.append((n, s))
+    )
+    assert results == expected
+    assert {e.status for e in results} == {"success", "failed", "skipped"}
+    assert together.texts == alone.texts  # the same texts scored, in fewer calls
+    assert together.calls < alone.calls / 3
+    assert done[-1] == (len(rows), sum(e.success for e in results))
+    assert [n for n, _ in done] == list(range(1, len(rows) + 1))
 
 
 def test_two_runs_give_identical_results(mlm):

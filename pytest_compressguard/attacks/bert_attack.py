@@ -9,13 +9,16 @@ For one example the target classifies correctly:
 3. *Candidates*: the masked LM's top-K words at the word's position in the unmasked sentence
    (see :class:`~pytest_compressguard.attacks.mlm.MaskedLM`), without the word itself,
    sub-word pieces, non-alphabetic tokens and stopwords.
-4. *Greedy*: the word's candidates are scored in batched calls of growing size (8, 16, 32, ...).
-   The first candidate, in the masked LM's order, that changes the predicted label ends the
-   attack (success); otherwise the candidate that lowers the gold probability most is kept if
-   it lowers it. Queries are counted as a one-by-one loop would count them.
+4. *Greedy*: the word's candidates are scored in chunks of growing size (1, 2, 4, ...). The
+   first candidate, in the masked LM's order, that changes the predicted label ends the attack
+   (success); otherwise the candidate that lowers the gold probability most is kept if it
+   lowers it. Queries are counted as a one-by-one loop would count them.
 5. At most ``floor(max_perturb * words)`` words change, and at most ``max_queries`` target
    calls are made (counted one per text, including the 1 + ``words`` importance texts); the
    attack fails when either budget runs out.
+
+Many examples are attacked in lockstep: each round, the texts that every running attack needs
+scored go to the target in one call, so the per-call cost is shared across examples.
 
 Examples the target already gets wrong are not attacked ("skipped"): they count as errors of
 the model before and after, as in TextAttack's accounting. Everything is deterministic: the
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -35,9 +38,11 @@ import numpy as np
 from .stopwords import STOPWORDS
 
 RECIPES = ("bert-attack",)
-#: Candidates are scored in growing chunks (8, 16, 32, ...): a success among the first ones
-#: ends the word without scoring the rest, and a word with no success costs few calls.
-_FIRST_CHUNK = 8
+#: A word's candidates are scored in growing chunks (1, 2, 4, ...): the first flip ends
+#: the attack with few texts scored past it, and a word with no flip still takes few rounds.
+_FIRST_CHUNK = 1
+#: At most this many attacks run in lockstep, their texts joined into one target call per round.
+_WINDOW = 64
 _TOKEN = re.compile(r"\S+")
 _CORE = re.compile(r"[^\W_](?:.*[^\W_])?", re.DOTALL)
 
@@ -155,6 +160,71 @@ def attack_example(
     index: int = 0,
 ) -> ExampleResult:
     """BERT-Attack on one text whose gold label is ``label`` (see the module docstring)."""
+    return attack(predict, source, [text], [label], settings, indices=[index])[0]
+
+
+def attack(
+    predict: Predict,
+    source: SubstituteSource,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    settings: AttackSettings,
+    *,
+    indices: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ExampleResult]:
+    """Attack every text; ``progress(done, successes)`` is called as each attack ends.
+
+    Up to :data:`_WINDOW` attacks run in lockstep: each round joins the texts every running
+    attack asks for into one ``predict`` call, so the per-call cost is shared. Each attack is
+    the same sequence of steps as on its own; results come back in input order.
+    """
+    labels = [int(y) for y in labels]
+    if len(labels) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    results: list[ExampleResult | None] = [None] * len(texts)
+    running: dict[int, tuple[_Steps, list[str]]] = {}
+    waiting = iter(range(len(texts)))
+    done = successes = 0
+
+    def advance(n: int, steps: _Steps, reply: np.ndarray | None) -> None:
+        nonlocal done, successes
+        try:
+            request = next(steps) if reply is None else steps.send(reply)
+        except StopIteration as stop:
+            running.pop(n, None)
+            results[n] = stop.value
+            done, successes = done + 1, successes + stop.value.success
+            if progress is not None:
+                progress(done, successes)
+        else:
+            running[n] = (steps, request)
+
+    while True:
+        while len(running) < _WINDOW and (n := next(waiting, None)) is not None:
+            index = int(indices[n]) if indices is not None else n
+            advance(n, _steps(source, texts[n], labels[n], settings, index), None)
+        if not running:
+            break
+        order = sorted(running)
+        batch = [t for n in order for t in running[n][1]]
+        scores = np.asarray(predict(batch))
+        start = 0
+        for n in order:
+            steps, request = running[n]
+            advance(n, steps, scores[start : start + len(request)])
+            start += len(request)
+    return [r for r in results if r is not None]
+
+
+_Steps = Generator[list[str], np.ndarray, ExampleResult]
+
+
+def _steps(
+    source: SubstituteSource, text: str, label: int, settings: AttackSettings, index: int
+) -> _Steps:
+    """The attack on one text as a generator: it yields the texts it needs scored and is sent
+    their class probabilities (one row per text); it returns the result."""
     spans = words(text)
     original = [text[a:b] for a, b in spans]
 
@@ -175,7 +245,7 @@ def attack_example(
             changes=tuple((original[i], changed[i]) for i in sorted(changed)),
         )
 
-    probs = predict([text])[0]
+    probs = (yield [text])[0]
     before = int(probs.argmax())
     queries = 1
     if before != label:
@@ -184,7 +254,7 @@ def attack_example(
     if budget < 1 or not any(attackable(w) for w in original):
         return result(text, before, "failed", {}, queries)
     masked = [render(text, spans, {i: source.mask_token}) for i in range(len(spans))]
-    importance = probs[label] - predict(masked)[:, label]
+    importance = probs[label] - (yield masked)[:, label]
     queries += len(masked)
     order = np.argsort(-importance, kind="stable")
     candidates = source.substitutes(text, spans, settings.candidates)
@@ -207,7 +277,7 @@ def attack_example(
         trial = [render(text, spans, {**changed, int(i): c}) for c in options]
         parts, start, size = [], 0, _FIRST_CHUNK
         while start < len(trial):
-            scores = predict(trial[start : start + size])
+            scores = yield trial[start : start + size]
             predicted = scores.argmax(axis=1)
             fooled = np.flatnonzero(predicted != label)
             if len(fooled):
@@ -226,28 +296,6 @@ def attack_example(
             current = float(scores[best, label])
             changed[int(i)] = options[best]
     return result(render(text, spans, changed), label, "failed", changed, queries)
-
-
-def attack(
-    predict: Predict,
-    source: SubstituteSource,
-    texts: Sequence[str],
-    labels: Sequence[int],
-    settings: AttackSettings,
-    *,
-    indices: Sequence[int] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[ExampleResult]:
-    """Attack each text in turn; ``progress(done, successes)`` is called after each."""
-    results: list[ExampleResult] = []
-    successes = 0
-    for n, (text, label) in enumerate(zip(texts, labels, strict=True)):
-        index = indices[n] if indices is not None else n
-        results.append(attack_example(predict, source, text, int(label), settings, int(index)))
-        successes += results[-1].success
-        if progress is not None:
-            progress(n + 1, successes)
-    return results
 
 
 @dataclass(frozen=True)

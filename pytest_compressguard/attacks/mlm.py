@@ -154,15 +154,22 @@ class MaskedLM:
             rows[r, : len(row)] = row
             mask[r, : len(row)] = 1
         offset = 1 if cls is not None and sep is not None else 0
+        # the log-probability of each piece at its own position: log-softmax only where needed
+        at = [(r, offset + j, t) for r, (_, ids) in enumerate(combos) for j, t in enumerate(ids)]
+        row, position, token = (torch.tensor(v, device=self.device) for v in zip(*at, strict=True))
         with torch.inference_mode():
             logits = self.model(
                 input_ids=torch.from_numpy(rows).to(self.device),
                 attention_mask=torch.from_numpy(mask).to(self.device),
             ).logits.float()
-            logp = torch.log_softmax(logits, dim=-1).cpu().numpy()
+            picked = logits[row, position]
+            logp = (picked.gather(1, token[:, None])[:, 0] - picked.logsumexp(dim=-1)).cpu()
+        logp = logp.numpy()
         ranked: dict[int, list[tuple[float, int, str]]] = {}
+        start = 0
         for r, (i, ids) in enumerate(combos):
-            nll = -np.mean([logp[r, offset + j, t] for j, t in enumerate(ids)])
+            nll = -float(np.mean(logp[start : start + len(ids)]))
+            start += len(ids)
             tokens = self.tokenizer.convert_ids_to_tokens(ids)
             if tokens[0].startswith("##") or not all(t.startswith("##") for t in tokens[1:]):
                 continue  # not one word: a piece cannot start it, and later pieces must join
