@@ -4,6 +4,7 @@ assertion helpers over them."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -13,11 +14,14 @@ import pytest
 
 from . import metrics as m
 from .attacks.bert_attack import ExampleResult
-from .errors import CompressGuardError, MissingOutputError
+from .errors import CompressGuardError, CompressGuardWarning, MissingOutputError
 from .metrics import robustness as r
+from .metrics import slices
+from .metrics.columns import prediction_statistics
 from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from .metrics.prediction import jensen_shannon, kl_per_example
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
+from .metrics.stats import McNemar, MeanStatistic, bootstrap_means, interval, mcnemar
 
 #: Prediction metrics in report order, each with a one-line meaning.
 PREDICTION_METRICS: dict[str, str] = {
@@ -29,6 +33,10 @@ PREDICTION_METRICS: dict[str, str] = {
     "kl_divergence": "mean KL(p_t || p_s) in nats",
     "flips": "share of examples whose correctness differs",
     "error_overlap": "Jaccard index of the two error sets",
+    "worst_class_drop": "largest per-class accuracy drop (teacher - student)",
+    "teacher_ece": "teacher expected calibration error (15 bins)",
+    "student_ece": "student expected calibration error (15 bins)",
+    "ece_increase": "student ECE - teacher ECE",
 }
 
 #: Representation metrics of the eval embeddings (kNN at the default k).
@@ -74,6 +82,10 @@ T = TypeVar("T")
 DEFAULT_K = 10
 DEFAULT_KS = (1, 5, 10, 20, 50)
 MAX_EXAMPLES_SHOWN = 5
+#: Below this many eval examples an assertion warns that the gate is noisy.
+NOISY_BELOW = 300
+#: Metrics with a bootstrap interval: the prediction metrics and kNN agreement.
+INTERVAL_METRICS = (*PREDICTION_METRICS, "knn_agreement")
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,8 @@ class Comparison:
         ood: Callable[[], OodInputs] | None = None,
         ood_k: int = DEFAULT_K,
         attack: Callable[[], PairAttack] | None = None,
+        bootstrap: int = 1000,
+        seed: int = 0,
     ) -> None:
         self.teacher = teacher
         self.student = student
@@ -197,7 +211,11 @@ class Comparison:
         self.ood_configured = ood is not None
         self._attack = _Lazy(attack, "no attack was configured")
         self.ood_k = ood_k
+        self.bootstrap = bootstrap
+        self.seed = seed
         self._current_test = current_test
+        self._warned = False
+        self._replicates: dict[str, np.ndarray] = {}
         self._values: dict[str, Any] = {}
         self._neighbours: dict[str, np.ndarray] = {}
         self._deep_knn: dict[tuple[str, int], DeepKnn] = {}
@@ -219,6 +237,8 @@ class Comparison:
         student_embeddings: np.ndarray | None = None,
         ood: OodInputs | None = None,
         ood_k: int = DEFAULT_K,
+        bootstrap: int = 1000,
+        seed: int = 0,
     ) -> Comparison:
         """A comparison of precomputed outputs: probabilities in the teacher's label order and
         gold labels, and/or (N, H) eval embeddings of each model, and/or OOD inputs."""
@@ -247,6 +267,8 @@ class Comparison:
             embeddings=embeddings,
             ood=(lambda: ood) if ood is not None else None,
             ood_k=ood_k,
+            bootstrap=bootstrap,
+            seed=seed,
         )
 
     # -- outputs -------------------------------------------------------------------------
@@ -333,6 +355,123 @@ class Comparison:
         """See :func:`pytest_compressguard.metrics.error_overlap`."""
         o = self.outputs
         return self._value("error_overlap", lambda: m.error_overlap(o.teacher, o.student, o.labels))
+
+    def worst_class_drop(self) -> float:
+        """See :func:`pytest_compressguard.metrics.slices.worst_class_drop`."""
+        o = self.outputs
+        return self._value(
+            "worst_class_drop", lambda: slices.worst_class_drop(o.teacher, o.student, o.labels)
+        )
+
+    def teacher_ece(self) -> float:
+        """The teacher's expected calibration error (15 equal-width bins)."""
+        o = self.outputs
+        return self._value(
+            "teacher_ece", lambda: slices.expected_calibration_error(o.teacher, o.labels)
+        )
+
+    def student_ece(self) -> float:
+        """The student's expected calibration error (15 equal-width bins)."""
+        o = self.outputs
+        return self._value(
+            "student_ece", lambda: slices.expected_calibration_error(o.student, o.labels)
+        )
+
+    def ece_increase(self) -> float:
+        """Student ECE minus teacher ECE."""
+        return self._value("ece_increase", lambda: self.student_ece() - self.teacher_ece())
+
+    def per_class(self) -> dict[str, Any]:
+        """Each gold class's support and both models' accuracy on it (None: no example)."""
+        o = self.outputs
+        classes = o.teacher.shape[1]
+
+        def table() -> dict[str, Any]:
+            def listed(a: np.ndarray) -> list[float | None]:
+                return [None if np.isnan(x) else float(x) for x in a]
+
+            return {
+                "labels": [self._name(c) for c in range(classes)],
+                "support": np.bincount(o.labels, minlength=classes).tolist(),
+                "teacher": listed(slices.per_class_accuracy(o.teacher, o.labels, classes)),
+                "student": listed(slices.per_class_accuracy(o.student, o.labels, classes)),
+            }
+
+        return self._value("per_class", table)
+
+    def confusion(self) -> list[list[int]]:
+        """Counts of (teacher's predicted class, student's predicted class), as rows."""
+        o = self.outputs
+        return self._value("confusion", lambda: slices.confusion(o.teacher, o.student).tolist())
+
+    def mcnemar(self) -> McNemar:
+        """McNemar's exact test on the two models' correctness (see
+        :class:`~pytest_compressguard.metrics.stats.McNemar`)."""
+        o = self.outputs
+        return self._value(
+            "mcnemar",
+            lambda: mcnemar(
+                o.teacher.argmax(axis=1) == o.labels, o.student.argmax(axis=1) == o.labels
+            ),
+        )
+
+    # -- intervals -----------------------------------------------------------------------
+
+    def _statistics(self) -> dict[str, MeanStatistic]:
+        o = self.outputs
+        return self._value(
+            "statistics", lambda: prediction_statistics(o.teacher, o.student, o.labels)
+        )
+
+    def replicates(self, metric: str, k: int = DEFAULT_K) -> np.ndarray:
+        """The metric on each of the ``bootstrap`` paired resamples of the eval examples.
+
+        Every metric is resampled with the same seeded draws. kNN agreement resamples the
+        per-example Jaccard indices; the neighbour sets are those of the full data.
+        """
+        if metric not in INTERVAL_METRICS:
+            raise ValueError(f"{metric} has no bootstrap interval")
+        if self.bootstrap < 1:
+            raise ValueError("intervals are off (--compressguard-bootstrap 0)")
+        key = metric if metric != "knn_agreement" else f"knn_agreement@{k}"
+        if key not in self._replicates:
+            if metric == "knn_agreement":
+                columns = self.knn_jaccard(k)[:, None]
+                self._replicates[key] = bootstrap_means(columns, self.bootstrap, self.seed)[:, 0]
+            else:  # one draw for every prediction metric
+                stats = self._statistics()
+                means = bootstrap_means(
+                    np.hstack([st.columns for st in stats.values()]), self.bootstrap, self.seed
+                )
+                start = 0
+                for name, st in stats.items():
+                    width = st.columns.shape[1]
+                    self._replicates[name] = st.reduce(means[:, start : start + width])
+                    start += width
+        return self._replicates[key]
+
+    def interval(
+        self, metric: str, confidence: float = 0.95, *, k: int = DEFAULT_K
+    ) -> tuple[float, float]:
+        """The paired-bootstrap percentile interval of a metric at ``confidence``."""
+        return interval(self.replicates(metric, k), confidence)
+
+    def intervals(self, confidence: float = 0.95) -> dict[str, list[float]]:
+        """``[lo, hi]`` of every metric with an interval whose outputs are loaded."""
+        if self.bootstrap < 1:
+            return {}
+        names: list[str] = []
+        if self._predictions.loaded:
+            names += list(PREDICTION_METRICS)
+        if self._embeddings.loaded:
+            names.append("knn_agreement")
+        out = {}
+        for name in names:
+            try:
+                out[name] = list(self.interval(name, confidence))
+            except (CompressGuardError, ValueError):
+                continue
+        return out
 
     # -- representation metrics ----------------------------------------------------------
 
@@ -508,40 +647,61 @@ class Comparison:
 
     # -- assertions ----------------------------------------------------------------------
 
-    def assert_error_overlap(self, *, min: float) -> None:
-        """Fail unless the Jaccard index of the error sets is at least ``min``."""
+    def assert_error_overlap(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the Jaccard index of the error sets is at least ``min`` (with
+        ``confidence``: unless the lower bound of its interval is)."""
         __tracebackhide__ = True
-        self._check("error_overlap", ">=", min)
+        self._check("error_overlap", ">=", min, confidence=confidence)
 
-    def assert_label_loyalty(self, *, min: float) -> None:
+    def assert_label_loyalty(self, *, min: float, confidence: float | None = None) -> None:
         """Fail unless the share of identical predicted labels is at least ``min``."""
         __tracebackhide__ = True
-        self._check("label_loyalty", ">=", min)
+        self._check("label_loyalty", ">=", min, confidence=confidence)
 
-    def assert_probability_loyalty(self, *, min: float) -> None:
+    def assert_probability_loyalty(self, *, min: float, confidence: float | None = None) -> None:
         """Fail unless the probability loyalty is at least ``min``."""
         __tracebackhide__ = True
-        self._check("probability_loyalty", ">=", min)
+        self._check("probability_loyalty", ">=", min, confidence=confidence)
 
-    def assert_accuracy_drop(self, *, max: float) -> None:
-        """Fail unless teacher accuracy minus student accuracy is at most ``max``."""
+    def assert_accuracy_drop(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless teacher accuracy minus student accuracy is at most ``max`` (with
+        ``confidence``: unless the upper bound of its interval is)."""
         __tracebackhide__ = True
-        self._check("accuracy_drop", "<=", max)
+        self._check("accuracy_drop", "<=", max, confidence=confidence)
 
-    def assert_flips(self, *, max: float) -> None:
+    def assert_flips(self, *, max: float, confidence: float | None = None) -> None:
         """Fail unless the share of examples whose correctness flips is at most ``max``."""
         __tracebackhide__ = True
-        self._check("flips", "<=", max)
+        self._check("flips", "<=", max, confidence=confidence)
 
-    def assert_kl_divergence(self, *, max: float) -> None:
+    def assert_kl_divergence(self, *, max: float, confidence: float | None = None) -> None:
         """Fail unless the mean KL(teacher || student) is at most ``max`` nats."""
         __tracebackhide__ = True
-        self._check("kl_divergence", "<=", max)
+        self._check("kl_divergence", "<=", max, confidence=confidence)
 
-    def assert_knn_agreement(self, *, min: float, k: int = DEFAULT_K) -> None:
+    def assert_worst_class_drop(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless no class loses more than ``max`` accuracy from teacher to student."""
+        __tracebackhide__ = True
+        self._check("worst_class_drop", "<=", max, confidence=confidence)
+
+    def assert_ece_increase(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless student ECE minus teacher ECE is at most ``max``."""
+        __tracebackhide__ = True
+        self._check("ece_increase", "<=", max, confidence=confidence)
+
+    def assert_no_significant_accuracy_loss(self, *, alpha: float = 0.05) -> None:
+        """Fail when McNemar's exact test rejects equal accuracy at level ``alpha`` and the
+        student is the one that loses (more teacher-right/student-wrong examples than the
+        reverse)."""
+        __tracebackhide__ = True
+        self._check("mcnemar_p_value", ">=", alpha)
+
+    def assert_knn_agreement(
+        self, *, min: float, k: int = DEFAULT_K, confidence: float | None = None
+    ) -> None:
         """Fail unless the mean Jaccard index of the k-NN sets is at least ``min``."""
         __tracebackhide__ = True
-        self._check("knn_agreement", ">=", min, k=k)
+        self._check("knn_agreement", ">=", min, k=k, confidence=confidence)
 
     def assert_cka(self, *, min: float) -> None:
         """Fail unless the linear CKA of the eval embeddings is at least ``min``."""
@@ -570,7 +730,15 @@ class Comparison:
         __tracebackhide__ = True
         self._check("transfer_rate", "<=", max)
 
-    def _check(self, metric: str, op: str, threshold: float, *, k: int | None = None) -> None:
+    def _check(
+        self,
+        metric: str,
+        op: str,
+        threshold: float,
+        *,
+        k: int | None = None,
+        confidence: float | None = None,
+    ) -> None:
         __tracebackhide__ = True
         if (
             isinstance(threshold, bool)
@@ -578,19 +746,39 @@ class Comparison:
             or not (math.isfinite(threshold))
         ):
             raise TypeError(f"the threshold of {metric} must be a finite number, got {threshold!r}")
+        if confidence is not None:
+            if metric not in INTERVAL_METRICS:
+                raise ValueError(f"confidence= is not available for {metric}: it has no interval")
+            if (
+                isinstance(confidence, bool)
+                or not isinstance(confidence, (int, float))
+                or not (0 < confidence < 1)
+            ):
+                raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
         if metric in ATTACK_METRICS:
             measure: Callable[..., float] = lambda: self.attack_metric(metric)  # noqa: E731
+        elif metric == "mcnemar_p_value":
+            measure = lambda: self.mcnemar().p_value  # noqa: E731
         else:
             measure = getattr(self, metric)
+        bounds: tuple[float, float] | None = None
         try:
             value = float(measure() if k is None else measure(k))
+            if confidence is not None:
+                bounds = self.interval(metric, confidence, k=k or DEFAULT_K)
         except (CompressGuardError, ValueError) as exc:
             problem = str(exc)
         else:
             problem = None
         if problem is not None:  # failed outside the except block: no chained traceback
             pytest.fail(f"compressguard: {metric} could not be measured: {problem}", pytrace=False)
-        passed = value >= threshold if op == ">=" else value <= threshold
+        if metric not in ATTACK_METRICS:
+            self._warn_if_noisy()
+        decisive = value if bounds is None else (bounds[0] if op == ">=" else bounds[1])
+        passed = decisive >= threshold if op == ">=" else decisive <= threshold
+        if metric == "mcnemar_p_value":  # only a significant loss fails, not a gain
+            test = self.mcnemar()
+            passed = not (test.p_value < threshold and test.n10 > test.n01)
         check: dict[str, Any] = {
             "metric": metric,
             "op": op,
@@ -601,14 +789,48 @@ class Comparison:
         }
         if k is not None:
             check["k"] = int(k)
+        if bounds is not None:
+            check["confidence"] = float(confidence)  # type: ignore[arg-type]
+            check["interval"] = [bounds[0], bounds[1]]
         self.checks.append(check)
         if not passed:
-            raise AssertionError(self._failure_message(metric, op, threshold, value, k))
+            raise AssertionError(
+                self._failure_message(metric, op, threshold, value, k, confidence, bounds)
+            )
+
+    def _warn_if_noisy(self) -> None:
+        """Warn once per comparison when the eval data is too small to trust a gate."""
+        n = self.n
+        if self._warned or n >= NOISY_BELOW:
+            return
+        self._warned = True
+        shown = ""
+        try:
+            if self._predictions.loaded and self.bootstrap > 0:
+                lo, hi = self.interval("label_loyalty")
+                shown = f" (label_loyalty's 95% interval: [{lo:.3f}, {hi:.3f}])"
+        except (CompressGuardError, ValueError):
+            pass
+        warnings.warn(
+            CompressGuardWarning(
+                f"compressguard: {self.student} vs {self.teacher} is evaluated on only {n} "
+                f"examples; below {NOISY_BELOW} a gate is noisy{shown}: use more data or "
+                "assert with confidence=0.95"
+            ),
+            stacklevel=4,
+        )
 
     # -- failure messages ----------------------------------------------------------------
 
     def _failure_message(
-        self, metric: str, op: str, threshold: float, value: float, k: int | None
+        self,
+        metric: str,
+        op: str,
+        threshold: float,
+        value: float,
+        k: int | None,
+        confidence: float | None = None,
+        bounds: tuple[float, float] | None = None,
     ) -> str:
         bound = "minimum" if op == ">=" else "maximum"
         side = "below" if op == ">=" else "above"
@@ -618,8 +840,30 @@ class Comparison:
         if metric in ATTACK_METRICS:
             n = len(self.attack_results.teacher)
             name += f" under {self.attack_results.settings['recipe']}"
+        if metric == "mcnemar_p_value":
+            test = self.mcnemar()
+            head = (
+                f"compressguard: the student is significantly less accurate (McNemar's exact "
+                f"test: p = {value:.4g} < alpha = {threshold:g}; the student loses "
+                f"{test.n10} examples the teacher gets right and gains {test.n01})"
+            )
+        elif bounds is not None:
+            end = "lower" if op == ">=" else "upper"
+            head = (
+                f"compressguard: {name} = {value:.4f}, {confidence:.0%} interval "
+                f"[{bounds[0]:.4f}, {bounds[1]:.4f}]: its {end} bound is {side} the {bound} "
+                f"{threshold:.4f}"
+            )
+        else:
+            head = f"compressguard: {name} = {value:.4f} is {side} the {bound} {threshold:.4f}"
+            if metric in INTERVAL_METRICS and self.bootstrap > 0:
+                try:
+                    lo, hi = self.interval(metric, k=k or DEFAULT_K)
+                    head += f" (95% interval [{lo:.4f}, {hi:.4f}])"
+                except (CompressGuardError, ValueError):
+                    pass
         lines = [
-            f"compressguard: {name} = {value:.4f} is {side} the {bound} {threshold:.4f}",
+            head,
             f"  teacher: {self.teacher}",
             f"  student: {self.student}",
             f"  data:    {self.dataset} (n={n})",
@@ -779,7 +1023,44 @@ class Comparison:
         if metric == "kl_divergence":
             order = np.argsort(-kl_per_example(o.teacher, o.student), kind="stable")
             return "the examples with the largest KL(teacher || student)", order
-        if metric == "accuracy_drop":
+        if metric == "worst_class_drop":
+            table = self.per_class()
+            drops = [
+                (t - s_, c)
+                for c, (t, s_) in enumerate(zip(table["teacher"], table["student"], strict=True))
+                if t is not None and s_ is not None
+            ]
+            worst = max(drops, key=lambda d: (d[0], -d[1]))[1]  # ties: the first class
+            lost = np.flatnonzero((o.labels == worst) & ~wrong_t & wrong_s)
+            return (
+                f"on class {table['labels'][worst]} ({table['support'][worst]} examples) the "
+                f"teacher is right on {table['teacher'][worst]:.4f} and the student on "
+                f"{table['student'][worst]:.4f}; the student gets {len(lost)} of them wrong "
+                "that the teacher gets right",
+                lost,
+            )
+        if metric in ("teacher_ece", "student_ece", "ece_increase"):
+            model = "teacher" if metric == "teacher_ece" else "student"
+            probs = o.teacher if model == "teacher" else o.student
+            wrong = wrong_t if model == "teacher" else wrong_s
+            confident = np.flatnonzero(wrong)
+            confident = confident[np.argsort(-probs[confident].max(axis=1), kind="stable")]
+            bins = slices.confidence_bins(probs)
+            gaps = np.abs(
+                np.bincount(bins, weights=probs.max(axis=1) - ~wrong, minlength=slices.ECE_BINS)
+            )
+            b = int(gaps.argmax())
+            inside = bins == b
+            return (
+                f"ECE: teacher {self.teacher_ece():.4f}, student {self.student_ece():.4f}; the "
+                f"{model}'s largest gap is in the confidence bin ({b / slices.ECE_BINS:.3f}, "
+                f"{(b + 1) / slices.ECE_BINS:.3f}]: {int(inside.sum())} examples, accuracy "
+                f"{float(np.mean(~wrong[inside])):.4f} at mean confidence "
+                f"{float(probs[inside].max(axis=1).mean()):.4f}; the {model}'s most confident "
+                "errors",
+                confident,
+            )
+        if metric in ("accuracy_drop", "mcnemar_p_value"):
             lost = np.flatnonzero(~wrong_t & wrong_s)
             gained = int((wrong_t & ~wrong_s).sum())
             return (
@@ -817,6 +1098,13 @@ class Comparison:
             out["metrics"] = values
             if reasons:
                 out["unavailable"] = reasons
+            ci = self.intervals()
+            if ci:
+                out["ci"] = ci
+            if self._predictions.loaded:
+                out["per_class"] = self.per_class()
+                out["confusion_matrix"] = self.confusion()
+                out["mcnemar"] = self.mcnemar().to_json()
         error = self._predictions.error or self._embeddings.error or self._attack.error
         if error is not None and not isinstance(error, MissingOutputError):
             out["error"] = str(error)

@@ -25,3 +25,7 @@ class LabelMismatchError(CompressGuardError):
 
 class MissingOutputError(ModelLoadError):
     """A model that cannot give an output a metric needs (no head, no hidden states)."""
+
+
+class CompressGuardWarning(UserWarning):
+    """Something that weakens a gate without breaking it (too few examples to trust it)."""

@@ -288,9 +288,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--seed",
         "seed",
-        "seed of the --max-examples sample (default: 0).",
+        "seed of the --max-examples sample, the attack sample and the bootstrap (default: 0).",
         non_negative_int,
         default=0,
+        metavar="N",
+    ),
+    Option(
+        "--compressguard-bootstrap",
+        "bootstrap",
+        "paired bootstrap resamples behind each metric's 95%% interval and confidence= "
+        "checks; seeded with --seed; 0 turns intervals off (default: 1000).",
+        non_negative_int,
+        default=1000,
         metavar="N",
     ),
     Option(
@@ -335,6 +344,7 @@ class Settings:
     device: str = "cpu"
     max_examples: int | None = None
     seed: int = 0
+    bootstrap: int = 1000
     json: str | None = None
     cache_dir: str | None = None
 
@@ -354,7 +364,7 @@ def register(parser: pytest.Parser) -> None:
         )
         parser.addini(
             option.ini,
-            help=option.help,
+            help=option.help.replace("%%", "%"),  # argparse escapes %; ini help does not
             type="linelist" if option.many else "string",
             default=[] if option.many else "",
         )

@@ -320,6 +320,8 @@ class SessionState:
                 ood=ood if self.settings.ood_data else None,
                 ood_k=self.settings.ood_k,
                 attack=lambda: self.pair_attack(teacher, student),
+                bootstrap=self.settings.bootstrap,
+                seed=self.settings.seed,
             )
         return self.comparisons[key]
 
@@ -339,9 +341,18 @@ class SessionState:
                     merged[key]["unavailable"] = dict(record["unavailable"])
                 continue
             into = merged[key]
-            for extra in ("attack", "adversarial_examples", "error"):
+            for extra in (
+                "attack",
+                "adversarial_examples",
+                "error",
+                "per_class",
+                "confusion_matrix",
+                "mcnemar",
+            ):
                 if extra in record and extra not in into:
                     into[extra] = record[extra]
+            if "ci" in record:
+                into["ci"] = {**into.get("ci", {}), **record["ci"]}
             into["metrics"].update(record["metrics"])
             into["checks"].extend(record["checks"])
             if "unavailable" in record:

@@ -13,7 +13,9 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+from pytest_compressguard.comparison import PREDICTION_METRICS
 from tests import reference
+from tests.test_stats import exact_mcnemar, loop_class_accuracy, loop_ece
 
 GATE = """
 def test_overlap(guard):
@@ -128,6 +130,14 @@ def expected_metrics(pt, ps, y):
         "kl_divergence": float(np.mean([entropy(a, b) for a, b in zip(pt, ps, strict=True)])),
         "flips": len(wrong_t ^ wrong_s) / len(y),
         "error_overlap": len(wrong_t & wrong_s) / len(union) if union else 1.0,
+        "worst_class_drop": max(
+            loop_class_accuracy(pt, y, c) - loop_class_accuracy(ps, y, c)
+            for c in range(pt.shape[1])
+            if loop_class_accuracy(pt, y, c) is not None
+        ),
+        "teacher_ece": loop_ece(pt, y),
+        "student_ece": loop_ece(ps, y),
+        "ece_increase": loop_ece(ps, y) - loop_ece(pt, y),
     }
 
 
@@ -172,7 +182,18 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
     }
     assert [c["student"] for c in report["comparisons"]] == list(references)
     for comparison in report["comparisons"]:
-        assert set(comparison) == {"teacher", "student", "dataset", "n", "metrics", "checks"}
+        assert set(comparison) == {
+            "teacher",
+            "student",
+            "dataset",
+            "n",
+            "metrics",
+            "checks",
+            "ci",
+            "per_class",
+            "confusion_matrix",
+            "mcnemar",
+        }
         assert comparison["teacher"] == str(tiny_models.teacher)
         assert comparison["dataset"] == str(tiny_models.dev)
         assert comparison["n"] == len(texts)
@@ -181,6 +202,29 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         assert set(comparison["metrics"]) == set(expected)
         for name, value in expected.items():
             assert comparison["metrics"][name] == pytest.approx(value, abs=1e-6), name
+        ps = references[comparison["student"]]
+        assert set(comparison["ci"]) == {*PREDICTION_METRICS, "knn_agreement"}
+        for name, (lo, hi) in comparison["ci"].items():
+            assert (
+                lo <= comparison["metrics"][name] + 1e-12
+                and comparison["metrics"][name] <= hi + 1e-12
+            )
+        assert comparison["per_class"] == {
+            "labels": ["negative", "positive"],
+            "support": [int((y == 0).sum()), int((y == 1).sum())],
+            "teacher": [loop_class_accuracy(pt, y, 0), loop_class_accuracy(pt, y, 1)],
+            "student": [loop_class_accuracy(ps, y, 0), loop_class_accuracy(ps, y, 1)],
+        }
+        assert comparison["confusion_matrix"] == [
+            [int(((pt.argmax(1) == a) & (ps.argmax(1) == b)).sum()) for b in (0, 1)] for a in (0, 1)
+        ]
+        right_t, right_s = pt.argmax(1) == y, ps.argmax(1) == y
+        n01, n10 = int((~right_t & right_s).sum()), int((right_t & ~right_s).sum())
+        assert comparison["mcnemar"] == {
+            "n01": n01,
+            "n10": n10,
+            "p_value": pytest.approx(exact_mcnemar(n01, n10), rel=1e-9),
+        }
         checks = comparison["checks"]
         assert [c["metric"] for c in checks] == [
             "label_loyalty",
@@ -265,14 +309,15 @@ def test_drop(guard):
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
-            "E * AssertionError: compressguard: label_loyalty = 0.* is below the minimum 0.9990",
+            "E * AssertionError: compressguard: label_loyalty = 0.* is below the minimum 0.9990 "
+            "(95% interval [[]0.*, *[]])",
             f"E *  teacher: {tiny_models.teacher}",
             f"E *  student: {tiny_models.student}",
             f"E *  data:    {tiny_models.dev} (n=120)",
             "E *  * of 120 examples get different labels",
             "E *  * of them:",
             "E *    [[]*[]] '*'  gold=*  teacher=* (0.*)  student=* (0.*)",
-            "*compressguard: accuracy_drop = * is above the maximum -0.5000",
+            "*compressguard: accuracy_drop = * is above the maximum -0.5000 (95% interval *)",
             "*the student gets * examples wrong that the teacher gets right*",
             f"FAILED {tiny_models.student}: label_loyalty = 0.*, needs >= 0.999 "
             "(test_gate.py::test_strict[[]student[]])",
@@ -460,18 +505,8 @@ def test_models_without_heads_give_representation_metrics_only(pytester, tiny_mo
     record = json.loads(out.read_text())["comparisons"][0]
     assert record["n"] == 120 and "error" not in record
     assert {"knn_agreement", "cka", "ood_agreement", "teacher_ood_auroc"} <= set(record["metrics"])
-    assert set(record["unavailable"]) == set(
-        [
-            "teacher_accuracy",
-            "student_accuracy",
-            "accuracy_drop",
-            "label_loyalty",
-            "probability_loyalty",
-            "kl_divergence",
-            "flips",
-            "error_overlap",
-        ]
-    )
+    assert set(record["unavailable"]) == set(PREDICTION_METRICS)
+    assert set(record["ci"]) == {"knn_agreement"}
     assert [c["metric"] for c in record["checks"]] == ["knn_agreement", "cka", "ood_agreement"]
     assert record["checks"][2]["k"] == 3
     # quantization moves the embeddings a little: neighbours mostly survive

@@ -15,6 +15,11 @@ _SHORT = {
     "kl_divergence": "kl",
     "flips": "flips",
     "error_overlap": "err_overlap",
+    "worst_class_drop": "worst_cls",
+    "teacher_ece": "t_ece",
+    "student_ece": "s_ece",
+    "ece_increase": "ece_inc",
+    "mcnemar_p_value": "mcnemar_p",
     "knn_agreement": "knn@10",
     "knn_agreement_variance": "knn_var",
     "cka": "cka",
@@ -35,8 +40,10 @@ _SHORT = {
 }
 
 #: The tables, each a list of scalar metrics; a table is shown when a row has one of them.
+_CALIBRATION = ["worst_class_drop", "teacher_ece", "student_ece", "ece_increase"]
 _TABLES = (
-    list(PREDICTION_METRICS),
+    [k for k in PREDICTION_METRICS if k not in _CALIBRATION],
+    [*_CALIBRATION, "mcnemar_p_value"],
     [k for k in (*REPRESENTATION_METRICS, *OOD_METRICS) if k != "knn_sweep"],
     [
         "teacher_attack_accuracy_before",
@@ -56,6 +63,12 @@ def _cell(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _metric(record: dict[str, Any], name: str) -> Any:
+    if name == "mcnemar_p_value":
+        return (record.get("mcnemar") or {}).get("p_value")
+    return record["metrics"].get(name)
+
+
 def _checks(record: dict[str, Any]) -> str:
     if record.get("error"):
         return "error: " + record["error"]
@@ -69,7 +82,7 @@ def _table(rows: list[dict[str, Any]], names: list[str], checks: bool) -> list[s
     header = ["student", *(_SHORT.get(k, k) for k in names)] + (["checks"] if checks else [])
     table = [header]
     for r in rows:
-        cells = [r["student"], *(_cell(r["metrics"].get(k)) for k in names)]
+        cells = [r["student"], *(_cell(_metric(r, k)) for k in names)]
         table.append(cells + ([_checks(r)] if checks else []))
     aligned = len(header) - (1 if checks else 0)
     widths = [max(len(row[i]) for row in table) for i in range(aligned)]
@@ -93,7 +106,7 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
         out.append(f"teacher: {teacher}   data: {dataset} (n={n if n is not None else '?'})")
         first = True
         for table in _TABLES:
-            names = [k for k in table if any(k in r["metrics"] for r in rows)]
+            names = [k for k in table if any(_metric(r, k) is not None for r in rows)]
             if names or (first and not any(r["metrics"] for r in rows)):
                 out.extend(_table(rows, names, checks=first))
                 first = False
@@ -124,8 +137,14 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             for c in r["checks"]:
                 if not c["passed"]:
                     k = f" (k={c['k']})" if "k" in c else ""
+                    ci = (
+                        f" ({c['confidence']:.0%} interval [{c['interval'][0]:.4f}, "
+                        f"{c['interval'][1]:.4f}])"
+                        if "interval" in c
+                        else ""
+                    )
                     out.append(
-                        f"FAILED {r['student']}: {c['metric']}{k} = {c['value']:.4f}, needs "
+                        f"FAILED {r['student']}: {c['metric']}{k} = {c['value']:.4f}{ci}, needs "
                         f"{c['op']} {c['threshold']:g} ({c['test'] or 'outside a test'})"
                     )
         out.append("")
