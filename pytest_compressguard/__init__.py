@@ -38,6 +38,8 @@ __all__ = [
     "assert_no_significant_accuracy_loss",
     "assert_ood_agreement",
     "assert_probability_loyalty",
+    "assert_size_ratio",
+    "assert_speedup",
     "assert_transfer_rate",
     "assert_worst_class_drop",
 ]
@@ -101,6 +103,18 @@ def assert_ece_increase(guard: Comparison, *, max: float, confidence: float | No
     """Fail unless student ECE minus teacher ECE is at most ``max``."""
     __tracebackhide__ = True
     guard.assert_ece_increase(max=max, confidence=confidence)
+
+
+def assert_size_ratio(guard: Comparison, *, max: float) -> None:
+    """Fail unless student size / teacher size is at most ``max``."""
+    __tracebackhide__ = True
+    guard.assert_size_ratio(max=max)
+
+
+def assert_speedup(guard: Comparison, *, min: float, batch: int = 1) -> None:
+    """Fail unless teacher latency / student latency at ``batch`` is at least ``min``."""
+    __tracebackhide__ = True
+    guard.assert_speedup(min=min, batch=batch)
 
 
 def assert_no_significant_accuracy_loss(guard: Comparison, *, alpha: float = 0.05) -> None:

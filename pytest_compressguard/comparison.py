@@ -14,6 +14,7 @@ import pytest
 
 from . import metrics as m
 from .attacks.bert_attack import ExampleResult
+from .efficiency import Footprint, Latency
 from .errors import CompressGuardError, CompressGuardWarning, MissingOutputError
 from .metrics import robustness as r
 from .metrics import slices
@@ -78,6 +79,16 @@ ATTACK_METRICS.update(
     }
 )
 
+#: Size and parameter counts (latency is measured only when a test asks: see ``speedup``).
+EFFICIENCY_METRICS: dict[str, str] = {
+    "teacher_size_bytes": "bytes of the teacher's weights",
+    "student_size_bytes": "bytes of the student's weights",
+    "size_ratio": "student size / teacher size",
+    "teacher_parameters": "elements of the teacher's weight tensors",
+    "student_parameters": "elements of the student's weight tensors",
+    "parameter_ratio": "student parameters / teacher parameters",
+}
+
 T = TypeVar("T")
 DEFAULT_K = 10
 DEFAULT_KS = (1, 5, 10, 20, 50)
@@ -136,6 +147,15 @@ class PairAttack:
 
 
 @dataclass(frozen=True)
+class PairEfficiency:
+    """Both models' footprints, and a way to time either model at a batch size."""
+
+    teacher: Footprint
+    student: Footprint
+    latency: Callable[[str, int], Latency]
+
+
+@dataclass(frozen=True)
 class OodInputs:
     """Both models' embeddings of the in-distribution bank and of the candidate OOD texts."""
 
@@ -159,6 +179,10 @@ class _Lazy(Generic[T]):
     @property
     def loaded(self) -> bool:
         return self._value is not None
+
+    @property
+    def configured(self) -> bool:
+        return self._load is not None
 
     def get(self) -> T:
         if self._value is None:
@@ -197,6 +221,7 @@ class Comparison:
         attack: Callable[[], PairAttack] | None = None,
         bootstrap: int = 1000,
         seed: int = 0,
+        efficiency: Callable[[], PairEfficiency] | None = None,
     ) -> None:
         self.teacher = teacher
         self.student = student
@@ -210,6 +235,8 @@ class Comparison:
         )
         self.ood_configured = ood is not None
         self._attack = _Lazy(attack, "no attack was configured")
+        self._efficiency = _Lazy(efficiency, "sizes and latencies need the loaded models")
+        self._latency: dict[tuple[str, int], Latency] = {}
         self.ood_k = ood_k
         self.bootstrap = bootstrap
         self.seed = seed
@@ -604,6 +631,47 @@ class Comparison:
         right) whose adversarial text the student also gets wrong."""
         return self.attack_metric("transfer_rate")
 
+    # -- efficiency ----------------------------------------------------------------------
+
+    def _footprint(self, model: str) -> Footprint:
+        e = self._efficiency.get()
+        return e.teacher if model == "teacher" else e.student
+
+    def teacher_size_bytes(self) -> int:
+        """Bytes of the teacher's weights (see :mod:`pytest_compressguard.efficiency`)."""
+        return self._footprint("teacher").size_bytes
+
+    def student_size_bytes(self) -> int:
+        """Bytes of the student's weights."""
+        return self._footprint("student").size_bytes
+
+    def size_ratio(self) -> float:
+        """Student size / teacher size: 0.25 reads "4x smaller"."""
+        return self.student_size_bytes() / self.teacher_size_bytes()
+
+    def teacher_parameters(self) -> int:
+        """Elements of the teacher's weight tensors."""
+        return self._footprint("teacher").parameters
+
+    def student_parameters(self) -> int:
+        """Elements of the student's weight tensors."""
+        return self._footprint("student").parameters
+
+    def parameter_ratio(self) -> float:
+        """Student parameters / teacher parameters."""
+        return self.student_parameters() / self.teacher_parameters()
+
+    def latency(self, model: str, batch: int = 1) -> Latency:
+        """The median time of one call of ``"teacher"`` or ``"student"`` on ``batch`` eval
+        texts, measured once per model and batch size in the session."""
+        if (model, batch) not in self._latency:
+            self._latency[(model, batch)] = self._efficiency.get().latency(model, batch)
+        return self._latency[(model, batch)]
+
+    def speedup(self, batch: int = 1) -> float:
+        """Teacher latency / student latency at ``batch``: 2.0 reads "2x faster"."""
+        return self.latency("teacher", batch).median_ms / self.latency("student", batch).median_ms
+
     # -- all metrics ---------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
@@ -622,6 +690,8 @@ class Comparison:
             groups += [PREDICTION_METRICS, REPRESENTATION_METRICS]
             if self.ood_configured:
                 groups.append(OOD_METRICS)
+            if self._efficiency.configured:
+                groups.append(EFFICIENCY_METRICS)
         if self._attack.loaded:  # measured only when a test asked for it: attacks are slow
             groups.append(ATTACK_METRICS)
         for group in groups:
@@ -703,6 +773,18 @@ class Comparison:
         __tracebackhide__ = True
         self._check("knn_agreement", ">=", min, k=k, confidence=confidence)
 
+    def assert_size_ratio(self, *, max: float) -> None:
+        """Fail unless student size / teacher size is at most ``max``."""
+        __tracebackhide__ = True
+        self._check("size_ratio", "<=", max)
+
+    def assert_speedup(self, *, min: float, batch: int = 1) -> None:
+        """Fail unless teacher latency / student latency at ``batch`` is at least ``min``."""
+        __tracebackhide__ = True
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        self._check("speedup", ">=", min, k=batch)
+
     def assert_cka(self, *, min: float) -> None:
         """Fail unless the linear CKA of the eval embeddings is at least ``min``."""
         __tracebackhide__ = True
@@ -759,6 +841,8 @@ class Comparison:
             measure: Callable[..., float] = lambda: self.attack_metric(metric)  # noqa: E731
         elif metric == "mcnemar_p_value":
             measure = lambda: self.mcnemar().p_value  # noqa: E731
+        elif metric == "speedup":
+            measure = self.speedup
         else:
             measure = getattr(self, metric)
         bounds: tuple[float, float] | None = None
@@ -772,7 +856,7 @@ class Comparison:
             problem = None
         if problem is not None:  # failed outside the except block: no chained traceback
             pytest.fail(f"compressguard: {metric} could not be measured: {problem}", pytrace=False)
-        if metric not in ATTACK_METRICS:
+        if metric not in ATTACK_METRICS and metric not in ("size_ratio", "speedup"):
             self._warn_if_noisy()
         decisive = value if bounds is None else (bounds[0] if op == ">=" else bounds[1])
         passed = decisive >= threshold if op == ">=" else decisive <= threshold
@@ -788,7 +872,7 @@ class Comparison:
             "test": self._current_test(),
         }
         if k is not None:
-            check["k"] = int(k)
+            check["batch" if metric == "speedup" else "k"] = int(k)
         if bounds is not None:
             check["confidence"] = float(confidence)  # type: ignore[arg-type]
             check["interval"] = [bounds[0], bounds[1]]
@@ -836,6 +920,8 @@ class Comparison:
         side = "below" if op == ">=" else "above"
         summary, lines_ = self._explain(metric, k)
         name = metric if k is None else f"{metric} (k={k})"
+        if metric == "speedup":
+            name = f"speedup at batch {k}"
         n = self.n
         if metric in ATTACK_METRICS:
             n = len(self.attack_results.teacher)
@@ -899,6 +985,8 @@ class Comparison:
             return self._explain_ood(k)
         if metric in ATTACK_METRICS:
             return self._explain_attack(metric)
+        if metric in ("size_ratio", "speedup"):
+            return self._explain_efficiency(metric, k or 1), []
         summary, indices = self._explain_prediction(metric)
         return summary, [self._describe(int(i)) for i in indices[:MAX_EXAMPLES_SHOWN]]
 
@@ -960,6 +1048,21 @@ class Comparison:
             f"{int(t.flagged.sum())}, the student {int(s.flagged.sum())}, both "
             f"{int((t.flagged & s.flagged).sum())}; {len(one)} are flagged by one model only",
             lines,
+        )
+
+    def _explain_efficiency(self, metric: str, batch: int) -> str:
+        t, s_ = self._footprint("teacher"), self._footprint("student")
+        if metric == "size_ratio":
+            return (
+                f"teacher {t.size_bytes / 2**20:.1f} MiB ({t.parameters:,} parameters, from "
+                f"{t.measured_from}), student {s_.size_bytes / 2**20:.1f} MiB "
+                f"({s_.parameters:,} parameters, from {s_.measured_from})"
+            )
+        lt, ls = self.latency("teacher", batch), self.latency("student", batch)
+        return (
+            f"one call on {batch} texts: teacher {lt.median_ms:.2f} ms ({lt.runtime}, "
+            f"{lt.threads} threads), student {ls.median_ms:.2f} ms ({ls.runtime}, {ls.threads} "
+            f"threads); medians of {lt.runs} and {ls.runs} timed calls after warm-up"
         )
 
     def _explain_attack(self, metric: str) -> tuple[str, list[str]]:
@@ -1101,6 +1204,22 @@ class Comparison:
             ci = self.intervals()
             if ci:
                 out["ci"] = ci
+            if self._latency:
+                out["efficiency"] = {
+                    "latency": {
+                        model: {
+                            str(b): lat.to_json()
+                            for (m_, b), lat in self._latency.items()
+                            if m_ == model
+                        }
+                        for model in ("teacher", "student")
+                    },
+                    "speedup": {
+                        str(b): self.speedup(b)
+                        for b in sorted({b for _, b in self._latency})
+                        if ("teacher", b) in self._latency and ("student", b) in self._latency
+                    },
+                }
             if self._predictions.loaded:
                 out["per_class"] = self.per_class()
                 out["confusion_matrix"] = self.confusion()

@@ -12,8 +12,17 @@ import numpy as np
 
 from .attacks import store
 from .attacks.bert_attack import AttackRun, AttackSettings, ExampleResult
-from .comparison import Comparison, OodInputs, PairAttack, PairEmbeddings, PairOutputs, _Lazy
+from .comparison import (
+    Comparison,
+    OodInputs,
+    PairAttack,
+    PairEfficiency,
+    PairEmbeddings,
+    PairOutputs,
+    _Lazy,
+)
 from .data import Dataset, load_dataset
+from .efficiency import Footprint, Latency
 from .errors import DataError, MissingOutputError, ModelLoadError
 from .models.base import Encoded, Model, align_labels, local_fingerprint
 from .options import Settings
@@ -54,6 +63,8 @@ class SessionState:
         self._encoded: dict[tuple[str, str], Encoded] = {}
         self._mlm: _Lazy[MaskedLM] = _Lazy(self._load_mlm, "no masked LM")
         self._attacks: dict[str, AttackRun] = {}
+        self._footprints: dict[str, Footprint] = {}
+        self._latencies: dict[tuple[str, int], Latency] = {}
         self.progress: Progress = NoProgress()
 
     def model(self, spec: str) -> Model:
@@ -150,6 +161,33 @@ class SessionState:
     def embeddings(self, model: Model, dataset: Dataset) -> np.ndarray:
         """The model's (N, H) embeddings of the dataset, computed once per session."""
         return self._require(model, dataset, "embeddings")
+
+    # -- efficiency ------------------------------------------------------------------------
+
+    def footprint(self, model: Model) -> Footprint:
+        """The model's size and parameter count, measured once per session."""
+        if model.spec.text not in self._footprints:
+            from .efficiency import footprint
+
+            self._footprints[model.spec.text] = footprint(model)
+        return self._footprints[model.spec.text]
+
+    def latency(self, model: Model, batch: int) -> Latency:
+        """The model's median call time on ``batch`` eval texts, measured once per session."""
+        key = (model.spec.text, batch)
+        if key not in self._latencies:
+            from .efficiency import measure_latency
+
+            self._latencies[key] = measure_latency(model, self.dataset().texts, batch)
+        return self._latencies[key]
+
+    def pair_efficiency(self, teacher: Model, student: Model) -> PairEfficiency:
+        models = {"teacher": teacher, "student": student}
+        return PairEfficiency(
+            teacher=self.footprint(teacher),
+            student=self.footprint(student),
+            latency=lambda role, batch: self.latency(models[role], batch),
+        )
 
     # -- attacks ---------------------------------------------------------------------------
 
@@ -322,6 +360,7 @@ class SessionState:
                 attack=lambda: self.pair_attack(teacher, student),
                 bootstrap=self.settings.bootstrap,
                 seed=self.settings.seed,
+                efficiency=lambda: self.pair_efficiency(teacher, student),
             )
         return self.comparisons[key]
 
@@ -348,6 +387,7 @@ class SessionState:
                 "per_class",
                 "confusion_matrix",
                 "mcnemar",
+                "efficiency",
             ):
                 if extra in record and extra not in into:
                     into[extra] = record[extra]

@@ -58,6 +58,19 @@ def reference_probs(model_dir, texts):
     return torch.softmax(logits.double(), dim=1).numpy()
 
 
+def reference_footprint(model_dir):
+    """(bytes of the weight files, parameter count), read without the plugin's code."""
+    if (model_dir / "model.onnx").is_file():
+        import onnx
+
+        graph = onnx.load(str(model_dir / "model.onnx")).graph
+        count = sum(int(np.prod(init.dims)) for init in graph.initializer)
+        return (model_dir / "model.onnx").stat().st_size, count
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    count = sum(p.numel() for p in model.parameters())
+    return sum(f.stat().st_size for f in model_dir.glob("*.safetensors")), count
+
+
 def reference_onnx_probs(onnx_dir, texts):
     tok = AutoTokenizer.from_pretrained(onnx_dir)
     session = ort.InferenceSession(str(onnx_dir / "model.onnx"))
@@ -181,6 +194,10 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         ),
     }
     assert [c["student"] for c in report["comparisons"]] == list(references)
+    footprints = {
+        str(path): reference_footprint(path)
+        for path in (tiny_models.teacher, tiny_models.student, tiny_models.onnx)
+    }
     for comparison in report["comparisons"]:
         assert set(comparison) == {
             "teacher",
@@ -199,6 +216,18 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         assert comparison["n"] == len(texts)
         expected = expected_metrics(pt, references[comparison["student"]], y)
         expected.update(representation[comparison["student"]])
+        (t_size, t_params), (s_size, s_params) = (
+            footprints[comparison["teacher"]],
+            footprints[comparison["student"]],
+        )
+        expected.update(
+            teacher_size_bytes=t_size,
+            student_size_bytes=s_size,
+            size_ratio=s_size / t_size,
+            teacher_parameters=t_params,
+            student_parameters=s_params,
+            parameter_ratio=s_params / t_params,
+        )
         assert set(comparison["metrics"]) == set(expected)
         for name, value in expected.items():
             assert comparison["metrics"][name] == pytest.approx(value, abs=1e-6), name

@@ -94,6 +94,19 @@ def _table(rows: list[dict[str, Any]], names: list[str], checks: bool) -> list[s
     return out
 
 
+def summary(record: dict[str, Any]) -> str:
+    """The pair in a few words: "3.9x smaller, 2.6x faster at batch 1, 96% loyal"."""
+    metrics, parts = record["metrics"], []
+    if metrics.get("size_ratio"):
+        parts.append(f"{1 / metrics['size_ratio']:.1f}x smaller")
+    speedup = (record.get("efficiency") or {}).get("speedup") or {}
+    for batch, value in speedup.items():
+        parts.append(f"{value:.1f}x faster at batch {batch}")
+    if "label_loyalty" in metrics:
+        parts.append(f"{metrics['label_loyalty']:.0%} loyal")
+    return ", ".join(parts)
+
+
 def lines(records: list[dict[str, Any]]) -> list[str]:
     """The summary as text lines: tables per teacher and dataset, then what could not be
     measured and the failed checks."""
@@ -110,6 +123,10 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             if names or (first and not any(r["metrics"] for r in rows)):
                 out.extend(_table(rows, names, checks=first))
                 first = False
+        for r in rows:
+            headline = summary(r)
+            if headline:
+                out.append(f"{r['student']}: {headline}")
         for r in rows:
             a = r.get("attack")
             if a:
@@ -137,6 +154,7 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             for c in r["checks"]:
                 if not c["passed"]:
                     k = f" (k={c['k']})" if "k" in c else ""
+                    k += f" at batch {c['batch']}" if "batch" in c else ""
                     ci = (
                         f" ({c['confidence']:.0%} interval [{c['interval'][0]:.4f}, "
                         f"{c['interval'][1]:.4f}])"

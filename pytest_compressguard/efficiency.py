@@ -1,0 +1,139 @@
+"""What compression buys: size, parameter count and latency of a model, measured.
+
+- Size: the bytes of the model's weight files (``*.safetensors`` of a transformers directory;
+  the ``.onnx`` file and its external-data file). An ``int8:`` model exists only in memory: its
+  size is the bytes of its weight tensors (int8 weights, float biases and norms).
+- Parameters: the elements of the weight tensors (a transformers model's parameters, with a
+  dynamically quantized Linear layer's int8 weight and bias; an ONNX graph's initializers).
+- Latency: the median wall time of one ``predict_proba`` call (``embed`` for a model without
+  a head) on ``batch`` eval texts, after two warm-up calls, over at least 5 and at most 50
+  timed calls (timing stops after 1 s once 5 are done). The number of threads is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import CompressGuardError
+from .models.base import Model
+
+WARMUP = 2
+MIN_RUNS = 5
+MAX_RUNS = 50
+BUDGET_S = 1.0
+BATCHES = (1, 32)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A model's size and parameter count; ``measured_from`` says where the size came from."""
+
+    size_bytes: int
+    parameters: int
+    measured_from: str  # "files" | "memory"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """The median time of one call on ``batch`` texts."""
+
+    batch: int
+    median_ms: float
+    runs: int
+    runtime: str
+    threads: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def footprint(model: Model) -> Footprint:
+    """Size and parameters of a loaded model (see the module docstring)."""
+    from .models.hf import HFClassifier
+    from .models.onnx import OnnxClassifier
+
+    if isinstance(model, OnnxClassifier):
+        import onnx
+
+        files = [model.path, *model.path.parent.glob(model.path.name + ".data")]
+        graph = onnx.load(str(model.path), load_external_data=False).graph
+        parameters = sum(math.prod(init.dims) for init in graph.initializer)
+        return Footprint(sum(f.stat().st_size for f in files), int(parameters), "files")
+    if isinstance(model, HFClassifier):
+        parameters, tensor_bytes, quantized = _torch_weights(model.model)
+        source = model.spec.source
+        files = sorted(_safetensors(source)) if not quantized else []
+        if files:
+            return Footprint(sum(f.stat().st_size for f in files), parameters, "files")
+        return Footprint(tensor_bytes, parameters, "memory")
+    raise CompressGuardError(
+        f"{model.spec.text}: its size is measured only for transformers and ONNX models"
+    )
+
+
+def _safetensors(source: str) -> list[Any]:
+    from pathlib import Path
+
+    folder = Path(source)
+    return list(folder.glob("*.safetensors")) if folder.is_dir() else []
+
+
+def _torch_weights(module: Any) -> tuple[int, int, bool]:
+    """(elements, bytes, whether any Linear layer is dynamically quantized) of the weights."""
+    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+
+    elements = size = 0
+    quantized = False
+    for sub in module.modules():
+        if isinstance(sub, QuantizedLinear):
+            quantized = True
+            tensors = [sub.weight(), sub.bias()]
+        else:
+            tensors = list(sub.parameters(recurse=False))
+        for t in tensors:
+            if t is not None:
+                elements += t.numel()
+                size += t.numel() * t.element_size()
+    return int(elements), int(size), quantized
+
+
+def _runtime(model: Model) -> tuple[str, int]:
+    from .models.onnx import OnnxClassifier
+
+    if isinstance(model, OnnxClassifier):
+        threads = model.session.get_session_options().intra_op_num_threads
+        return "onnxruntime", threads or (os.cpu_count() or 1)
+    import torch
+
+    return "torch", torch.get_num_threads()
+
+
+def measure_latency(model: Model, texts: Sequence[str], batch: int) -> Latency:
+    """The median time of one call on ``batch`` texts (cycled from ``texts``)."""
+    if not texts:
+        raise ValueError("no texts to time")
+    inputs = [texts[i % len(texts)] for i in range(batch)]
+    probabilities = "probabilities" not in model.missing
+
+    def call() -> None:
+        model.encode(inputs, probabilities=probabilities, embeddings=not probabilities)
+
+    for _ in range(WARMUP):
+        call()
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < MAX_RUNS and (len(times) < MIN_RUNS or spent < BUDGET_S):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+        spent += times[-1]
+    times.sort()
+    middle = len(times) // 2
+    median = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+    runtime, threads = _runtime(model)
+    return Latency(batch, median * 1000, len(times), runtime, threads)
