@@ -68,6 +68,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         return (yield)
     finally:
         state.current_test = None
+        for comparison in state.comparisons.values():  # --junitxml shows them per test case
+            for check in comparison.checks:
+                if check["test"] == item.nodeid:
+                    name = f"compressguard.{check['metric']}"
+                    item.user_properties.append((name, f"{check['value']:.6g}"))
+                    item.user_properties.append(
+                        (f"{name}.threshold", f"{check['op']} {check['threshold']:g}")
+                    )
 
 
 def _fail_cleanly(action: Callable[[], T]) -> T:
@@ -113,16 +121,33 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         _state(node.config).worker_records.extend(json.loads(payload))
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = _state(config)
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
         config.workeroutput[_WORKER_KEY] = json.dumps(state.records())  # type: ignore[attr-defined]
         return
+    records = state.records()
     if state.settings.json:
         from .report import json_report
 
-        json_report.write(state.settings.json, state.records())
+        json_report.write(state.settings.json, records)
+    _junit_properties(config, records)
+
+
+def _junit_properties(config: pytest.Config, records: list[dict[str, Any]]) -> None:
+    """Each comparison's scalar metrics as properties of the --junitxml test suite."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for record in records:
+        pair = f"compressguard[{record['student']}]"
+        for metric, value in record["metrics"].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                xml.add_global_property(f"{pair}.{metric}", f"{value:.6g}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -606,4 +606,9 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path):
     ):
         assert flat(x["metrics"]) == pytest.approx(flat(y["metrics"]), abs=1e-9)
         assert [c["metric"] for c in x["checks"]] == [c["metric"] for c in y["checks"]]
+        assert set(x["ci"]) == set(y["ci"])  # the bootstrap is seeded: the same intervals
+        for name, bounds in x["ci"].items():
+            assert bounds == pytest.approx(y["ci"][name], abs=1e-9), name
+        for extra in ("per_class", "confusion_matrix", "mcnemar"):
+            assert x[extra] == y[extra]
     result.stdout.fnmatch_lines(["*= compressguard =*"])

@@ -361,3 +361,42 @@ def test_a_bad_bootstrap_count_is_a_usage_error(pytester, value):
     result = pytester.runpytest_inprocess(f"--compressguard-bootstrap={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--compressguard-bootstrap: expected an integer >= 0*"])
+
+
+def test_junitxml_carries_the_metrics_and_each_test_s_checks(pytester, tiny_models, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from tests.test_plugin import run_gate
+
+    junit = tmp_path / "junit.xml"
+    source = """
+def test_loyal(guard):
+    guard.assert_label_loyalty(min=0.5)
+    guard.assert_flips(max=0.5, confidence=0.9)
+"""
+    result = run_gate(
+        pytester,
+        tiny_models,
+        str(tiny_models.student),
+        source=source,
+        extra=[f"--junitxml={junit}"],
+    )
+    result.assert_outcomes(passed=1)
+    root = ET.parse(junit).getroot()
+    suite = root.find("testsuite")
+    suite_props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    pair = f"compressguard[{tiny_models.student}]"
+    assert float(suite_props[f"{pair}.label_loyalty"]) > 0.5
+    assert {f"{pair}.student_ece", f"{pair}.size_ratio", f"{pair}.knn_agreement"} <= set(
+        suite_props
+    )
+    case = suite.find("testcase")
+    props = [(p.get("name"), p.get("value")) for p in case.find("properties")]
+    assert [name for name, _ in props] == [
+        "compressguard.label_loyalty",
+        "compressguard.label_loyalty.threshold",
+        "compressguard.flips",
+        "compressguard.flips.threshold",
+    ]
+    assert props[1][1] == ">= 0.5" and props[3][1] == "<= 0.5"
+    assert float(props[0][1]) == pytest.approx(float(suite_props[f"{pair}.label_loyalty"]))
