@@ -28,3 +28,14 @@ def test_student_sees_the_data_like_the_teacher(guard):
 
 def test_student_flags_the_same_inputs_as_unfamiliar(guard):
     guard.assert_ood_agreement(min=0.5)
+
+
+def test_student_is_not_significantly_worse(guard):
+    guard.assert_label_loyalty(min=0.85, confidence=0.95)  # the interval's lower bound decides
+    guard.assert_no_significant_accuracy_loss(alpha=0.05)
+    guard.assert_worst_class_drop(max=0.05)
+    guard.assert_ece_increase(max=0.05)
+
+
+def test_student_is_worth_it(guard):
+    guard.assert_size_ratio(max=0.5)
