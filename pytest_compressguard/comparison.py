@@ -442,6 +442,10 @@ class Comparison:
             ),
         )
 
+    def mcnemar_p_value(self) -> float:
+        """The p-value of :meth:`mcnemar`."""
+        return self.mcnemar().p_value
+
     # -- intervals -----------------------------------------------------------------------
 
     def _statistics(self) -> dict[str, MeanStatistic]:
@@ -839,10 +843,6 @@ class Comparison:
                 raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
         if metric in ATTACK_METRICS:
             measure: Callable[..., float] = lambda: self.attack_metric(metric)  # noqa: E731
-        elif metric == "mcnemar_p_value":
-            measure = lambda: self.mcnemar().p_value  # noqa: E731
-        elif metric == "speedup":
-            measure = self.speedup
         else:
             measure = getattr(self, metric)
         bounds: tuple[float, float] | None = None
@@ -1148,12 +1148,8 @@ class Comparison:
             wrong = wrong_t if model == "teacher" else wrong_s
             confident = np.flatnonzero(wrong)
             confident = confident[np.argsort(-probs[confident].max(axis=1), kind="stable")]
-            bins = slices.confidence_bins(probs)
-            gaps = np.abs(
-                np.bincount(bins, weights=probs.max(axis=1) - ~wrong, minlength=slices.ECE_BINS)
-            )
-            b = int(gaps.argmax())
-            inside = bins == b
+            b = int(np.abs(slices.calibration_gaps(probs, o.labels)).argmax())
+            inside = slices.confidence_bins(probs) == b
             return (
                 f"ECE: teacher {self.teacher_ece():.4f}, student {self.student_ece():.4f}; the "
                 f"{model}'s largest gap is in the confidence bin ({b / slices.ECE_BINS:.3f}, "

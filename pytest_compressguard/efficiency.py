@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import CompressGuardError
@@ -76,9 +77,7 @@ def footprint(model: Model) -> Footprint:
     )
 
 
-def _safetensors(source: str) -> list[Any]:
-    from pathlib import Path
-
+def _safetensors(source: str) -> list[Path]:
     folder = Path(source)
     return list(folder.glob("*.safetensors")) if folder.is_dir() else []
 

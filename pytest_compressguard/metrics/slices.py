@@ -47,6 +47,14 @@ def confidence_bins(probs: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
     return np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
 
 
+def calibration_gaps(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """(bins,) Σ over the examples of bin b of (confidence − correct), divided by N: bin b's
+    share of the examples times its mean confidence minus its accuracy."""
+    b = confidence_bins(probs, bins)
+    gap = probs.max(axis=1) - (probs.argmax(axis=1) == labels)
+    return np.bincount(b, weights=gap, minlength=bins) / len(labels)
+
+
 def expected_calibration_error(
     probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
 ) -> float:
@@ -56,9 +64,7 @@ def expected_calibration_error(
     >>> expected_calibration_error(np.array([[0.9, 0.1], [0.9, 0.1]]), np.array([0, 1]))
     0.4
     """
-    b = confidence_bins(probs, bins)
-    gap = probs.max(axis=1) - (probs.argmax(axis=1) == labels)
-    return float(np.abs(np.bincount(b, weights=gap, minlength=bins)).sum() / len(labels))
+    return float(np.abs(calibration_gaps(probs, labels, bins)).sum())
 
 
 def confusion(p_teacher: np.ndarray, p_student: np.ndarray) -> np.ndarray:
