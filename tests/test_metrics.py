@@ -91,6 +91,8 @@ def test_docstring_examples():
         prediction,
         representation,
         robustness,
+        slices,
+        stats,
     )
 
     for module, examples in (
@@ -99,6 +101,8 @@ def test_docstring_examples():
         (distribution, 4),
         (neighbours, 1),
         (robustness, 5),
+        (slices, 4),
+        (stats, 3),
     ):
         result = doctest.testmod(module)
         assert result.attempted >= examples and result.failed == 0, module.__name__
