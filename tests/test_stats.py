@@ -400,3 +400,38 @@ def test_loyal(guard):
     ]
     assert props[1][1] == ">= 0.5" and props[3][1] == "<= 0.5"
     assert float(props[0][1]) == pytest.approx(float(suite_props[f"{pair}.label_loyalty"]))
+
+
+def test_knn_confidence_checks_use_the_interval_at_their_own_k():
+    rng = np.random.default_rng(3)
+    t = rng.normal(size=(60, 6))
+    s = t + rng.normal(scale=0.5, size=t.shape)
+    guard = Comparison.from_arrays(
+        None, None, None, teacher_embeddings=t, student_embeddings=s, bootstrap=300
+    )
+    lo, hi = guard.interval("knn_agreement", 0.9, k=5)
+    assert (lo, hi) != guard.interval("knn_agreement", 0.9, k=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompressGuardWarning)
+        guard.assert_knn_agreement(min=lo, k=5, confidence=0.9)
+        with pytest.raises(AssertionError, match=r"knn_agreement \(k=5\) = .*90% interval"):
+            guard.assert_knn_agreement(min=(lo + hi) / 2, k=5, confidence=0.9)
+    assert guard.checks[-1]["interval"] == [lo, hi] and guard.checks[-1]["k"] == 5
+
+
+@quiet
+def test_the_package_level_helpers_reach_the_new_checks():
+    import pytest_compressguard as cg
+
+    pt, ps, y = pair_losing(20, 4)
+    guard = Comparison.from_arrays(pt, ps, y)
+    cg.assert_worst_class_drop(guard, max=0.1)
+    cg.assert_ece_increase(guard, max=1.0, confidence=0.9)
+    with pytest.raises(AssertionError, match="significantly less accurate"):
+        cg.assert_no_significant_accuracy_loss(guard, alpha=0.05)
+    assert [c["metric"] for c in guard.checks] == [
+        "worst_class_drop",
+        "ece_increase",
+        "mcnemar_p_value",
+    ]
+    assert guard.checks[1]["confidence"] == 0.9
