@@ -311,8 +311,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--compressguard-cache-dir",
         "cache_dir",
-        "where exported/quantized models and attack results are cached (default: the pytest "
-        "cache directory).",
+        "where exported/quantized models, model outputs and attack results are cached "
+        "(default: the pytest cache directory).",
         metavar="DIR",
     ),
 )

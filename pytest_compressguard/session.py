@@ -65,6 +65,7 @@ class SessionState:
         self._attacks: dict[str, AttackRun] = {}
         self._footprints: dict[str, Footprint] = {}
         self._latencies: dict[tuple[str, int], Latency] = {}
+        self._fingerprints: dict[str, str] = {}
         self.progress: Progress = NoProgress()
 
     def model(self, spec: str) -> Model:
@@ -121,10 +122,58 @@ class SessionState:
         want_vectors = "embeddings" not in model.missing
         found = self._encoded.get(key)
         if found is None or (want_probs and found.probabilities is None):
-            found = model.encode(dataset.texts, probabilities=want_probs, embeddings=want_vectors)
-            self._validate(model, dataset, found)
+            if self.cache_dir is None:
+                found = self._encode(model, dataset, want_probs, want_vectors)
+            else:
+                found = self._encode_cached(model, dataset, want_probs, want_vectors)
             self._encoded[key] = found
         return found
+
+    def _encode(
+        self, model: Model, dataset: Dataset, probabilities: bool, embeddings: bool
+    ) -> Encoded:
+        found = model.encode(dataset.texts, probabilities=probabilities, embeddings=embeddings)
+        self._validate(model, dataset, found)
+        return found
+
+    def _encode_cached(
+        self, model: Model, dataset: Dataset, probabilities: bool, embeddings: bool
+    ) -> Encoded:
+        """The outputs from the disk cache, else computed and saved, under a lock on the key:
+        processes on one machine (xdist workers) compute each model's outputs once."""
+        from . import outputs
+
+        assert self.cache_dir is not None
+        s = self.settings
+        key = outputs.cache_key(
+            {
+                "model": self.fingerprint(model),
+                "inputs": [s.max_length, s.batch_size, s.pooling, s.embedding_output, s.tokenizer],
+                "texts": dataset.texts_fingerprint,
+            }
+        )
+        with outputs.locked(self.cache_dir, key):
+            found = outputs.load(self.cache_dir, key)
+            if found is not None:
+                try:
+                    self._validate(model, dataset, found)
+                except ModelLoadError:
+                    found = None
+            missing = found is None or (
+                (probabilities and found.probabilities is None)
+                or (embeddings and found.embeddings is None)
+            )
+            if missing:
+                found = self._encode(model, dataset, probabilities, embeddings)
+                outputs.save(self.cache_dir, key, found)
+        assert found is not None
+        return found
+
+    def fingerprint(self, model: Model) -> str:
+        """The model's content hash, computed once per session."""
+        if model.spec.text not in self._fingerprints:
+            self._fingerprints[model.spec.text] = model.fingerprint()
+        return self._fingerprints[model.spec.text]
 
     def _validate(self, model: Model, dataset: Dataset, found: Encoded) -> None:
         for name, array, width in (
@@ -178,7 +227,14 @@ class SessionState:
         if key not in self._latencies:
             from .efficiency import measure_latency
 
-            self._latencies[key] = measure_latency(model, self.dataset().texts, batch)
+            texts = self.dataset().texts
+            if self.cache_dir is None:
+                self._latencies[key] = measure_latency(model, texts, batch)
+            else:  # one timing at a time on this machine: parallel workers would skew it
+                from .outputs import locked
+
+                with locked(self.cache_dir, "latency"):
+                    self._latencies[key] = measure_latency(model, texts, batch)
         return self._latencies[key]
 
     def pair_efficiency(self, teacher: Model, student: Model) -> PairEfficiency:
@@ -241,7 +297,7 @@ class SessionState:
             {
                 "attack": vars(settings),
                 "mlm": self.mlm_fingerprint,
-                "model": model.fingerprint(),
+                "model": self.fingerprint(model),
                 "model_inputs": [self.settings.max_length, self.settings.batch_size],
                 "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
             }

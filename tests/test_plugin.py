@@ -291,7 +291,9 @@ def test_each_student_is_a_test_id_and_summary_row(pytester, tiny_models):
     )
 
 
-def test_each_model_runs_over_the_data_once(pytester, tiny_models, monkeypatch):
+@pytest.fixture
+def encode_calls(monkeypatch):
+    """The spec of each model pass over texts made in this process, in order."""
     from pytest_compressguard.models.base import BatchedModel
 
     calls = []
@@ -302,6 +304,11 @@ def test_each_model_runs_over_the_data_once(pytester, tiny_models, monkeypatch):
         return original(self, texts, **kwargs)
 
     monkeypatch.setattr(BatchedModel, "encode", counting)
+    return calls
+
+
+def test_each_model_runs_over_the_data_once(pytester, tiny_models, encode_calls):
+    calls = encode_calls
     source = GATE + "\n".join(
         f"def test_more_{i}(guard):\n"
         "    guard.assert_flips(max=1.0)\n"
@@ -317,12 +324,39 @@ def test_each_model_runs_over_the_data_once(pytester, tiny_models, monkeypatch):
         str(tiny_models.student),
         str(tiny_models.onnx),
         source=source,
-        extra=[f"--train-data={tiny_models.train}", f"--ood-data={tiny_models.ood}"],
+        extra=[
+            f"--train-data={tiny_models.train}",
+            f"--ood-data={tiny_models.ood}",
+            f"--compressguard-cache-dir={pytester.path / 'fresh-cache'}",  # no outputs on disk
+        ],
     )
     result.assert_outcomes(passed=12)
     # once per model and dataset (eval, train, OOD); the teacher's passes serve both students
     models = [str(tiny_models.teacher), str(tiny_models.student), str(tiny_models.onnx)]
     assert sorted(calls) == sorted(models * 3)
+
+
+def test_outputs_are_read_back_from_the_disk_cache(pytester, tiny_models, encode_calls):
+    calls = encode_calls
+    cache = pytester.path / "outputs-cache"
+    json_paths = [pytester.path / f"run{i}.json" for i in range(3)]
+
+    def run(i):
+        extra = [f"--compressguard-cache-dir={cache}", f"--compressguard-json={json_paths[i]}"]
+        result = run_gate(pytester, tiny_models, str(tiny_models.onnx), extra=extra)
+        assert result.ret == 0
+        return result, json.loads(json_paths[i].read_text())["comparisons"][0]["metrics"]
+
+    _, first = run(0)
+    assert sorted(calls) == sorted([str(tiny_models.teacher), str(tiny_models.onnx)])
+    calls.clear()
+    assert run(1)[1] == first and calls == []  # both models' outputs came from the disk
+    entries = sorted((cache / "outputs").glob("*.npz"))
+    assert len(entries) == 2
+    entries[0].write_bytes(entries[0].read_bytes()[:-7] + b"damaged")
+    result, third = run(2)
+    result.stdout.fnmatch_lines(["*ignoring the damaged output cache entry*"])
+    assert third == first and len(calls) == 1  # the damaged entry was computed again
 
 
 def test_failure_shows_metric_value_threshold_pair_n_and_examples(pytester, tiny_models):
@@ -581,24 +615,55 @@ def flat(metrics):
     return out
 
 
-def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path):
+COUNT_ENCODES = """
+import os
+import time
+from pytest_compressguard.models.base import BatchedModel
+
+_original = BatchedModel.encode
+
+def _counting(self, texts, **kwargs):
+    time.sleep(0.5)  # long enough for both workers to need the teacher at once
+    with open(os.environ["COMPRESSGUARD_TEST_CALLS"], "a") as log:
+        log.write(self.spec.text + "\\n")
+    return _original(self, texts, **kwargs)
+
+def pytest_configure(config):
+    BatchedModel.encode = _counting
+
+def pytest_unconfigure(config):
+    BatchedModel.encode = _original
+"""
+
+
+def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch):
     pytest.importorskip("xdist")
     plain, spread = tmp_path / "plain.json", tmp_path / "xdist.json"
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("COMPRESSGUARD_TEST_CALLS", str(calls))
+    pytester.makeconftest(COUNT_ENCODES)
+    students = (str(tiny_models.student), str(tiny_models.onnx))
     run_gate(
         pytester,
         tiny_models,
-        str(tiny_models.student),
-        str(tiny_models.onnx),
-        extra=[f"--compressguard-json={plain}"],
+        *students,
+        extra=[f"--compressguard-json={plain}", f"--compressguard-cache-dir={tmp_path / 'a'}"],
     ).assert_outcomes(passed=6)
-    result = run_gate(
+    calls.unlink()
+    result = run_gate(  # a cache of its own: the workers compute, not read the plain run's
         pytester,
         tiny_models,
-        str(tiny_models.student),
-        str(tiny_models.onnx),
-        extra=[f"--compressguard-json={spread}", "-n", "2"],
+        *students,
+        extra=[
+            f"--compressguard-json={spread}",
+            f"--compressguard-cache-dir={tmp_path / 'b'}",
+            "-n",
+            "2",
+        ],
     )
     result.assert_outcomes(passed=6)
+    # both workers need the teacher: the file lock lets one compute it, the other reads it
+    assert sorted(calls.read_text().split()) == sorted([str(tiny_models.teacher), *students])
     a, b = json.loads(plain.read_text()), json.loads(spread.read_text())
     key = lambda c: c["student"]  # noqa: E731
     for x, y in zip(

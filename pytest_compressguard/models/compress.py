@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..outputs import locked
 from .base import hash_files, local_fingerprint
 from .hf import HFClassifier
 from .onnx import OnnxClassifier
@@ -178,44 +179,15 @@ def onnx_int8(
 
     A local source is fingerprinted from its files, so a cache hit loads no PyTorch model.
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     source = None
     fingerprint = local_fingerprint(inner)
     if fingerprint is None:
         source = load_source()
         fingerprint = source.fingerprint()
     entry = cache_dir / "onnx-int8" / _cache_key(fingerprint)
-    if not _valid_entry(entry):
-        source = source or load_source()
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
-        try:
-            if isinstance(source, HFClassifier):
-                fp32 = work / "fp32.onnx"
-                export_onnx(source, fp32)
-                (work / "config.json").write_text(source.config.to_json_string())
-            else:
-                fp32 = source.path
-                config = source.path.parent / "config.json"
-                if config.is_file():
-                    shutil.copy(config, work / "config.json")
-            source.tokenizer.save_pretrained(work)
-            with warnings.catch_warnings(), _root_logging_quiet():
-                warnings.simplefilter("ignore")
-                quantize_dynamic(str(fp32), str(work / "model.onnx"), weight_type=QuantType.QInt8)
-            (work / "fp32.onnx").unlink(missing_ok=True)
-            (work / "manifest.json").write_text(
-                json.dumps({"source": inner.text, "sha256": hash_files([work / "model.onnx"])})
-            )
-            if entry.exists():
-                shutil.rmtree(entry)
-            work.rename(entry)
-        except OSError as exc:
-            raise ModelLoadError(f"cannot build onnx-int8:{inner.text} in {entry}: {exc}") from None
-        finally:
-            if work.exists():
-                shutil.rmtree(work, ignore_errors=True)
+    with locked(cache_dir, f"onnx-int8-{entry.name}"):  # xdist workers build it once
+        if not _valid_entry(entry):
+            _build(entry, inner, source or load_source())
     target = ModelSpec(
         text=f"onnx-int8:{inner.text}", kind="onnx-int8", source=inner.source, inner=inner
     )
@@ -223,3 +195,37 @@ def onnx_int8(
     if inner.kind != "onnx":  # our own export names its hidden-state output
         options["embedding_output"] = "last_hidden_state"
     return OnnxClassifier(target, path=str(entry / "model.onnx"), **options)
+
+
+def _build(entry: Path, inner: ModelSpec, source: HFClassifier | OnnxClassifier) -> None:
+    """Quantize ``source`` into the cache entry ``entry`` (built aside, renamed into place)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
+    try:
+        if isinstance(source, HFClassifier):
+            fp32 = work / "fp32.onnx"
+            export_onnx(source, fp32)
+            (work / "config.json").write_text(source.config.to_json_string())
+        else:
+            fp32 = source.path
+            config = source.path.parent / "config.json"
+            if config.is_file():
+                shutil.copy(config, work / "config.json")
+        source.tokenizer.save_pretrained(work)
+        with warnings.catch_warnings(), _root_logging_quiet():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(fp32), str(work / "model.onnx"), weight_type=QuantType.QInt8)
+        (work / "fp32.onnx").unlink(missing_ok=True)
+        (work / "manifest.json").write_text(
+            json.dumps({"source": inner.text, "sha256": hash_files([work / "model.onnx"])})
+        )
+        if entry.exists():
+            shutil.rmtree(entry)
+        work.rename(entry)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot build onnx-int8:{inner.text} in {entry}: {exc}") from None
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
