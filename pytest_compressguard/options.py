@@ -107,6 +107,16 @@ def mlm(value: str) -> str:
     return value
 
 
+def boolean(value: str) -> bool:
+    """true/false, yes/no, on/off or 1/0 (any case)."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
 def text(value: str) -> str:
     """Any non-empty string."""
     if not value.strip():
@@ -123,6 +133,8 @@ class Option:
     default: Any = None
     many: bool = False
     metavar: str = "VALUE"
+    #: A flag without a value; its ini twin reads true/false (parse must be ``boolean``).
+    switch: bool = False
 
     @property
     def ini(self) -> str:
@@ -303,6 +315,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "--compressguard-pairwise",
+        "pairwise",
+        "also compare every pair among the teacher and the students (a matrix per metric, "
+        "in the summary, the JSON and the HTML report).",
+        boolean,
+        default=False,
+        switch=True,
+    ),
+    Option(
         "--compressguard-json",
         "json",
         "write the metrics and checks to PATH as JSON.",
@@ -345,6 +366,7 @@ class Settings:
     max_examples: int | None = None
     seed: int = 0
     bootstrap: int = 1000
+    pairwise: bool = False
     json: str | None = None
     cache_dir: str | None = None
 
@@ -353,15 +375,26 @@ def register(parser: pytest.Parser) -> None:
     """Add the compressguard option group and its ini twins."""
     group = parser.getgroup(GROUP, "compressguard: behavioural checks of compressed models")
     for option in OPTIONS:
-        group.addoption(
-            option.flag,
-            dest=f"compressguard_{option.dest}",
-            action="append" if option.many else "store",
-            type=option.parse,
-            default=None,
-            metavar=option.metavar,
-            help=option.help + f" Ini: {option.ini}.",
-        )
+        help_ = option.help + f" Ini: {option.ini}."
+        if option.switch:
+            group.addoption(
+                option.flag,
+                dest=f"compressguard_{option.dest}",
+                action="store_const",
+                const=True,
+                default=None,
+                help=help_,
+            )
+        else:
+            group.addoption(
+                option.flag,
+                dest=f"compressguard_{option.dest}",
+                action="append" if option.many else "store",
+                type=option.parse,
+                default=None,
+                metavar=option.metavar,
+                help=help_,
+            )
         parser.addini(
             option.ini,
             help=option.help.replace("%%", "%"),  # argparse escapes %; ini help does not
@@ -399,6 +432,10 @@ def resolve(config: pytest.Config) -> Settings:
     ):
         raise pytest.UsageError(
             "compressguard: --student, --eval-data, --train-data and --ood-data need --teacher"
+        )
+    if settings.pairwise and not settings.teacher:
+        raise pytest.UsageError(
+            "compressguard: --compressguard-pairwise needs --teacher and --student"
         )
     if settings.ood_data and not settings.train_data:
         raise pytest.UsageError(

@@ -130,10 +130,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[_WORKER_KEY] = json.dumps(state.records())  # type: ignore[attr-defined]
         return
     records = state.records()
+    if state.settings.pairwise and not config.option.collectonly:
+        state.pairwise_table = state.pairwise()
     if state.settings.json:
         from .report import json_report
 
-        json_report.write(state.settings.json, records)
+        json_report.write(state.settings.json, records, state.pairwise_table)
     _junit_properties(config, records)
 
 
@@ -154,12 +156,15 @@ def _junit_properties(config: pytest.Config, records: list[dict[str, Any]]) -> N
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = _state(config)
     records = state.records()
-    if not records:
+    if not records and state.pairwise_table is None:
         return
     from .report import terminal
 
     terminalreporter.write_sep("=", "compressguard")
     for line in terminal.lines(records):
         terminalreporter.write_line(line)
+    if state.pairwise_table is not None:
+        for line in terminal.pairwise_lines(state.pairwise_table):
+            terminalreporter.write_line(line)
     if state.settings.json:
         terminalreporter.write_line(f"compressguard: metrics written to {state.settings.json}")

@@ -23,7 +23,7 @@ from .comparison import (
 )
 from .data import Dataset, load_dataset
 from .efficiency import Footprint, Latency
-from .errors import DataError, MissingOutputError, ModelLoadError
+from .errors import CompressGuardError, DataError, MissingOutputError, ModelLoadError
 from .models.base import Encoded, Model, align_labels, local_fingerprint
 from .options import Settings
 
@@ -58,6 +58,8 @@ class SessionState:
         self.current_test: str | None = None
         self.comparisons: dict[str, Comparison] = {}
         self.worker_records: list[dict[str, Any]] = []
+        #: The --compressguard-pairwise table, made at the end of the session.
+        self.pairwise_table: dict[str, Any] | None = None
         self._models: dict[str, _Lazy[Model]] = {}
         self._datasets: dict[str, _Lazy[Dataset]] = {}
         self._encoded: dict[tuple[str, str], Encoded] = {}
@@ -420,6 +422,44 @@ class SessionState:
             )
         return self.comparisons[key]
 
+    def pairwise(self) -> dict[str, Any]:
+        """Every pair metric for every ordered pair among the teacher and all students on the
+        eval data (``--compressguard-pairwise``), from the outputs each model computed once.
+
+        A model that cannot load, or data that cannot be read, gives ``{"error": ...}``."""
+        from .comparison import DEFAULT_K
+        from .pairwise import pairwise
+
+        s = self.settings
+        specs = [s.teacher or "", *s.student]
+        try:
+            dataset = self.dataset()
+            models = [self.model(spec) for spec in specs]
+            teacher = models[0]
+            probabilities = labels = embeddings = None
+            reasons: dict[str, str] = {}
+            try:
+                labels = dataset.label_indices(teacher.labels, teacher.num_labels)
+                probabilities = [
+                    self.probabilities(m, dataset)[:, _label_order(teacher, m)] for m in models
+                ]
+            except (DataError, MissingOutputError) as exc:
+                reasons["predictions"] = str(exc)
+            try:
+                embeddings = [self.embeddings(m, dataset) for m in models]
+            except MissingOutputError as exc:
+                reasons["embeddings"] = str(exc)
+        except CompressGuardError as exc:
+            return {"models": specs, "error": str(exc)}
+        table = pairwise(specs, probabilities, labels, embeddings, k=DEFAULT_K)
+        if reasons:  # the specific reason beats the generic one
+            for name, why in table.get("unavailable", {}).items():
+                if name in ("knn_agreement", "cka"):
+                    table["unavailable"][name] = reasons.get("embeddings", why)
+                else:
+                    table["unavailable"][name] = reasons.get("predictions", why)
+        return {"dataset": dataset.spec, "n": len(dataset), **table}
+
     def records(self) -> list[dict[str, Any]]:
         """This process's comparisons plus those sent by xdist workers, merged per pair."""
         merged: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -461,7 +501,10 @@ class SessionState:
             unavailable = {k: v for k, v in unavailable.items() if k not in record["metrics"]}
             if unavailable:
                 record["unavailable"] = unavailable
-        return list(merged.values())
+        order = {spec: i for i, spec in enumerate(self.settings.student)}
+        return sorted(  # the students' command-line order, however workers finished
+            merged.values(), key=lambda r: (order.get(r["student"], len(order)), r["student"])
+        )
 
 
 def _label_order(teacher: Model, student: Model) -> np.ndarray:

@@ -647,7 +647,11 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch)
         pytester,
         tiny_models,
         *students,
-        extra=[f"--compressguard-json={plain}", f"--compressguard-cache-dir={tmp_path / 'a'}"],
+        extra=[
+            f"--compressguard-json={plain}",
+            f"--compressguard-cache-dir={tmp_path / 'a'}",
+            "--compressguard-pairwise",
+        ],
     ).assert_outcomes(passed=6)
     calls.unlink()
     result = run_gate(  # a cache of its own: the workers compute, not read the plain run's
@@ -657,14 +661,19 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch)
         extra=[
             f"--compressguard-json={spread}",
             f"--compressguard-cache-dir={tmp_path / 'b'}",
+            "--compressguard-pairwise",
             "-n",
             "2",
         ],
     )
     result.assert_outcomes(passed=6)
-    # both workers need the teacher: the file lock lets one compute it, the other reads it
+    # both workers need the teacher: the file lock lets one compute it, the other reads it;
+    # the controller's pairwise table reads every model's outputs from the cache
     assert sorted(calls.read_text().split()) == sorted([str(tiny_models.teacher), *students])
     a, b = json.loads(plain.read_text()), json.loads(spread.read_text())
+    assert list(a) == list(b) == ["version", "comparisons", "pairwise"]
+    assert a["pairwise"] == b["pairwise"]
+    assert [c["student"] for c in b["comparisons"]] == list(students)  # command-line order
     key = lambda c: c["student"]  # noqa: E731
     for x, y in zip(
         sorted(a["comparisons"], key=key), sorted(b["comparisons"], key=key), strict=True

@@ -9,14 +9,20 @@ from typing import Any
 VERSION = 1
 
 
-def build(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The report document for a list of comparison records."""
-    return {"version": VERSION, "comparisons": records}
+def build(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report document: the comparison records, and the pairwise table when made."""
+    document: dict[str, Any] = {"version": VERSION, "comparisons": records}
+    if pairwise is not None:
+        document["pairwise"] = pairwise
+    return document
 
 
-def write(path: str | Path, records: list[dict[str, Any]]) -> Path:
+def write(
+    path: str | Path, records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None
+) -> Path:
     """Write the report (creating parent directories) and return its path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(build(records), indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(build(records, pairwise), indent=2)
+    target.write_text(text + "\n", encoding="utf-8")
     return target

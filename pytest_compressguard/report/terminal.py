@@ -167,3 +167,37 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
                     )
         out.append("")
     return out[:-1] if out else out
+
+
+def pairwise_lines(table: dict[str, Any]) -> list[str]:
+    """The --compressguard-pairwise table: the models numbered, then one row per pair i-j
+    (i in the teacher's role) with every pair metric."""
+    if "error" in table:
+        return [f"pairwise: not computed: {table['error']}"]
+    models, per_model = table["models"], table["per_model"]
+    out = [
+        f"pairwise, data: {table['dataset']} (n={table['n']}); in pair i-j, model i takes the "
+        "teacher's role"
+    ]
+    for i, spec in enumerate(models):
+        own = "  ".join(
+            f"{name} {per_model[name][i]:.4f}"
+            for name in per_model
+            if per_model[name][i] is not None
+        )
+        role = "teacher" if i == 0 else "student"
+        out.append(f"  [{i}] {role} {spec}" + (f"  ({own})" if own else ""))
+    names = [
+        n for n, rows in table["metrics"].items() if any(v is not None for r in rows for v in r)
+    ]
+    header = ["pair", *(_SHORT.get(n, n).replace("@10", f"@{table['k']}") for n in names)]
+    rows = [header]
+    for i in range(len(models)):
+        for j in range(i + 1, len(models)):
+            rows.append([f"{i}-{j}", *(_cell(table["metrics"][n][i][j]) for n in names)])
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for r in rows:
+        out.append("  " + "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+    for name, why in table.get("unavailable", {}).items():
+        out.append(f"  NOT MEASURED pairwise {name}: {why}")
+    return out
