@@ -93,6 +93,8 @@ T = TypeVar("T")
 DEFAULT_K = 10
 DEFAULT_KS = (1, 5, 10, 20, 50)
 MAX_EXAMPLES_SHOWN = 5
+#: Points of the probability scatter kept in the record (a seeded sample beyond this).
+SAMPLE_POINTS = 1000
 #: Below this many eval examples an assertion warns that the gate is noisy.
 NOISY_BELOW = 300
 #: Metrics with a bootstrap interval: the prediction metrics and kNN agreement.
@@ -876,11 +878,13 @@ class Comparison:
         if bounds is not None:
             check["confidence"] = float(confidence)  # type: ignore[arg-type]
             check["interval"] = [bounds[0], bounds[1]]
+        if not passed:
+            check["message"] = self._failure_message(
+                metric, op, threshold, value, k, confidence, bounds
+            )
         self.checks.append(check)
         if not passed:
-            raise AssertionError(
-                self._failure_message(metric, op, threshold, value, k, confidence, bounds)
-            )
+            raise AssertionError(check["message"])
 
     def _warn_if_noisy(self) -> None:
         """Warn once per comparison when the eval data is too small to trust a gate."""
@@ -1170,6 +1174,25 @@ class Comparison:
         changed = np.flatnonzero(wrong_t != wrong_s)
         return f"{len(changed)} of {self.n} examples flip between right and wrong", changed
 
+    def probability_sample(self, limit: int = SAMPLE_POINTS) -> dict[str, list[Any]]:
+        """Each model's probability of the gold label on up to ``limit`` examples (all of
+        them, or a sample seeded with ``seed``), with whether each model is right: the
+        points of the report's teacher-vs-student scatter."""
+        o = self.outputs
+        n = len(o.labels)
+        if n <= limit:
+            index = np.arange(n)
+        else:
+            index = np.sort(np.random.default_rng(self.seed).choice(n, limit, replace=False))
+        gold = o.labels[index]
+        return {
+            "index": index.tolist(),
+            "teacher": np.round(o.teacher[index, gold], 4).tolist(),
+            "student": np.round(o.student[index, gold], 4).tolist(),
+            "teacher_right": (o.teacher[index].argmax(axis=1) == gold).astype(int).tolist(),
+            "student_right": (o.student[index].argmax(axis=1) == gold).astype(int).tolist(),
+        }
+
     # -- record --------------------------------------------------------------------------
 
     def record(self) -> dict[str, Any]:
@@ -1220,6 +1243,7 @@ class Comparison:
                 out["per_class"] = self.per_class()
                 out["confusion_matrix"] = self.confusion()
                 out["mcnemar"] = self.mcnemar().to_json()
+                out["probability_sample"] = self.probability_sample()
         error = self._predictions.error or self._embeddings.error or self._attack.error
         if error is not None and not isinstance(error, MissingOutputError):
             out["error"] = str(error)

@@ -330,6 +330,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
     ),
     Option(
+        "--compressguard-html",
+        "html",
+        "write a self-contained HTML report (verdicts, metrics with intervals, plots, the "
+        "examples behind failed checks) to PATH.",
+        metavar="PATH",
+    ),
+    Option(
         "--compressguard-cache-dir",
         "cache_dir",
         "where exported/quantized models, model outputs and attack results are cached "
@@ -368,6 +375,7 @@ class Settings:
     bootstrap: int = 1000
     pairwise: bool = False
     json: str | None = None
+    html: str | None = None
     cache_dir: str | None = None
 
 

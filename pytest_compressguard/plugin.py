@@ -136,6 +136,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from .report import json_report
 
         json_report.write(state.settings.json, records, state.pairwise_table)
+    if state.settings.html:
+        from .report import html
+
+        html.write(state.settings.html, records, state.pairwise_table)
     _junit_properties(config, records)
 
 
@@ -166,5 +170,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if state.pairwise_table is not None:
         for line in terminal.pairwise_lines(state.pairwise_table):
             terminalreporter.write_line(line)
-    if state.settings.json:
-        terminalreporter.write_line(f"compressguard: metrics written to {state.settings.json}")
+    for kind, path in (("metrics", state.settings.json), ("HTML report", state.settings.html)):
+        if path:
+            terminalreporter.write_line(f"compressguard: {kind} written to {path}")

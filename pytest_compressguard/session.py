@@ -476,15 +476,7 @@ class SessionState:
                     merged[key]["unavailable"] = dict(record["unavailable"])
                 continue
             into = merged[key]
-            for extra in (
-                "attack",
-                "adversarial_examples",
-                "error",
-                "per_class",
-                "confusion_matrix",
-                "mcnemar",
-                "efficiency",
-            ):
+            for extra in _FIRST_WINS:
                 if extra in record and extra not in into:
                     into[extra] = record[extra]
             if "ci" in record:
@@ -505,6 +497,19 @@ class SessionState:
         return sorted(  # the students' command-line order, however workers finished
             merged.values(), key=lambda r: (order.get(r["student"], len(order)), r["student"])
         )
+
+
+#: Record parts that are the same wherever the pair was measured: the first copy is kept.
+_FIRST_WINS = (
+    "attack",
+    "adversarial_examples",
+    "error",
+    "per_class",
+    "confusion_matrix",
+    "mcnemar",
+    "probability_sample",
+    "efficiency",
+)
 
 
 def _label_order(teacher: Model, student: Model) -> np.ndarray:

@@ -2,6 +2,13 @@
 # Install what the tests need into .venv, then lint and run the test suite.
 source "$(dirname "$0")/_venv.sh" test
 cd "$ROOT"
+# The HTML report is tested in a real browser: Debian's Chromium, driven by playwright.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    chromium >/dev/null || echo "could not install chromium: the browser test will not run" >&2
+fi
 "$VENV/bin/ruff" check .
 set +e
 "$PY" -m pytest tests -q -p no:randomly "$@"

@@ -210,6 +210,7 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
             "per_class",
             "confusion_matrix",
             "mcnemar",
+            "probability_sample",
         }
         assert comparison["teacher"] == str(tiny_models.teacher)
         assert comparison["dataset"] == str(tiny_models.dev)
@@ -254,6 +255,12 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
             "n10": n10,
             "p_value": pytest.approx(exact_mcnemar(n01, n10), rel=1e-9),
         }
+        sample = comparison["probability_sample"]  # 120 examples: every one of them
+        assert sample["index"] == list(range(len(y)))
+        assert sample["teacher"] == pytest.approx([pt[i, y[i]] for i in range(len(y))], abs=6e-5)
+        assert sample["student"] == pytest.approx([ps[i, y[i]] for i in range(len(y))], abs=6e-5)
+        assert sample["teacher_right"] == right_t.astype(int).tolist()
+        assert sample["student_right"] == right_s.astype(int).tolist()
         checks = comparison["checks"]
         assert [c["metric"] for c in checks] == [
             "label_loyalty",
@@ -649,6 +656,7 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch)
         *students,
         extra=[
             f"--compressguard-json={plain}",
+            f"--compressguard-html={tmp_path / 'plain.html'}",
             f"--compressguard-cache-dir={tmp_path / 'a'}",
             "--compressguard-pairwise",
         ],
@@ -660,6 +668,7 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch)
         *students,
         extra=[
             f"--compressguard-json={spread}",
+            f"--compressguard-html={tmp_path / 'xdist.html'}",
             f"--compressguard-cache-dir={tmp_path / 'b'}",
             "--compressguard-pairwise",
             "-n",
@@ -673,6 +682,7 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch)
     a, b = json.loads(plain.read_text()), json.loads(spread.read_text())
     assert list(a) == list(b) == ["version", "comparisons", "pairwise"]
     assert a["pairwise"] == b["pairwise"]
+    assert (tmp_path / "plain.html").read_text() == (tmp_path / "xdist.html").read_text()
     assert [c["student"] for c in b["comparisons"]] == list(students)  # command-line order
     key = lambda c: c["student"]  # noqa: E731
     for x, y in zip(
