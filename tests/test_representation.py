@@ -187,6 +187,7 @@ def test_comparison_representation_and_ood_metrics():
     assert guard.ood_sweep((1, 5)) == {1: guard.ood_agreement(1), 5: expected["ood_agreement"]}
 
 
+@pytest.mark.filterwarnings("ignore::pytest_compressguard.CompressGuardWarning")  # 60 examples
 def test_failed_representation_checks_explain_themselves():
     guard, *_ = make_guard()
     with pytest.raises(AssertionError) as info:
