@@ -123,14 +123,15 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = _state(config)
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
         config.workeroutput[_WORKER_KEY] = json.dumps(state.records())  # type: ignore[attr-defined]
         return
     records = state.records()
-    if state.settings.pairwise and not config.option.collectonly:
+    stopped = exitstatus == pytest.ExitCode.INTERRUPTED or config.option.collectonly
+    if state.settings.pairwise and not stopped:  # it may load models: not after a Ctrl-C
         state.pairwise_table = state.pairwise()
     if state.settings.json:
         from .report import json_report
