@@ -33,15 +33,9 @@ PAIR_METRICS: dict[str, str] = {
 }
 #: Metrics of one model, listed beside the matrices.
 MODEL_METRICS = ("accuracy", "ece")
-_FROM_COLUMNS = (
-    "accuracy_drop",
-    "label_loyalty",
-    "probability_loyalty",
-    "kl_divergence",
-    "flips",
-    "error_overlap",
-    "worst_class_drop",
-    "ece_increase",
+#: The pair metrics that prediction_statistics gives (all but the test and the embeddings').
+_FROM_COLUMNS = tuple(
+    name for name in PAIR_METRICS if name not in ("mcnemar_p_value", "knn_agreement", "cka")
 )
 
 

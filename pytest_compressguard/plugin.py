@@ -129,7 +129,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
         config.workeroutput[_WORKER_KEY] = json.dumps(state.records())  # type: ignore[attr-defined]
         return
-    records = state.records()
+    records = state.final_records = state.records()
     stopped = exitstatus == pytest.ExitCode.INTERRUPTED or config.option.collectonly
     if state.settings.pairwise and not stopped:  # it may load models: not after a Ctrl-C
         state.pairwise_table = state.pairwise()
@@ -160,7 +160,7 @@ def _junit_properties(config: pytest.Config, records: list[dict[str, Any]]) -> N
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = _state(config)
-    records = state.records()
+    records = state.final_records if state.final_records is not None else state.records()
     if not records and state.pairwise_table is None:
         return
     from .report import terminal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -58,7 +59,9 @@ class SessionState:
         self.current_test: str | None = None
         self.comparisons: dict[str, Comparison] = {}
         self.worker_records: list[dict[str, Any]] = []
-        #: The --compressguard-pairwise table, made at the end of the session.
+        #: The merged records and the --compressguard-pairwise table, made once at the end of
+        #: the session for every report.
+        self.final_records: list[dict[str, Any]] | None = None
         self.pairwise_table: dict[str, Any] | None = None
         self._models: dict[str, _Lazy[Model]] = {}
         self._datasets: dict[str, _Lazy[Dataset]] = {}
@@ -228,15 +231,12 @@ class SessionState:
         key = (model.spec.text, batch)
         if key not in self._latencies:
             from .efficiency import measure_latency
+            from .outputs import locked
 
-            texts = self.dataset().texts
-            if self.cache_dir is None:
-                self._latencies[key] = measure_latency(model, texts, batch)
-            else:  # one timing at a time on this machine: parallel workers would skew it
-                from .outputs import locked
-
-                with locked(self.cache_dir, "latency"):
-                    self._latencies[key] = measure_latency(model, texts, batch)
+            # one timing at a time on this machine: parallel workers would skew it
+            lock = locked(self.cache_dir, "latency") if self.cache_dir else nullcontext()
+            with lock:
+                self._latencies[key] = measure_latency(model, self.dataset().texts, batch)
         return self._latencies[key]
 
     def pair_efficiency(self, teacher: Model, student: Model) -> PairEfficiency:

@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..comparison import (
     ATTACK_METRICS,
     EFFICIENCY_METRICS,
@@ -20,7 +21,7 @@ from ..comparison import (
     PREDICTION_METRICS,
     REPRESENTATION_METRICS,
 )
-from .terminal import summary
+from .terminal import check_label, metric_value, summary
 
 #: Okabe-Ito colours (distinguishable with colour-blindness); the teacher is grey.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -155,8 +156,6 @@ def render(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None
         f'<section id="{key}"><h2>{escape(title)}</h2>{sections[key]}</section>'
         for key, title in SECTIONS
     )
-    from .. import __version__
-
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -198,29 +197,18 @@ def _verdict(records: list[dict[str, Any]]) -> str:
             lines.append(f'<div class="check bad">error: {escape(r["error"])}</div>')
         for c in failed:
             lines.append(
-                f'<div class="check bad">&#10007; {escape(_check_label(c))} = '
+                f'<div class="check bad">&#10007; {escape(check_label(c))} = '
                 f"{c['value']:.4f}, needs {escape(c['op'])} {c['threshold']:g}</div>"
             )
         cards.append("".join(lines) + "</div>")
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _check_label(check: dict[str, Any]) -> str:
-    label = check["metric"]
-    if "k" in check:
-        label += f" (k={check['k']})"
-    if "batch" in check:
-        label += f" at batch {check['batch']}"
-    return label
-
-
 def _value(record: dict[str, Any], name: str) -> Any:
-    if name == "mcnemar_p_value":
-        return (record.get("mcnemar") or {}).get("p_value")
-    if name == "speedup":
+    if name == "speedup":  # batch 1's, else the first batch timed
         speedups = (record.get("efficiency") or {}).get("speedup") or {}
         return speedups.get("1", next(iter(speedups.values()), None))
-    return record["metrics"].get(name)
+    return metric_value(record, name)
 
 
 def _format(name: str, value: Any) -> str:
@@ -605,11 +593,11 @@ def _failures(records: list[dict[str, Any]]) -> str:
             if c["passed"]:
                 continue
             message = c.get("message") or (
-                f"{_check_label(c)} = {c['value']:.4f}, needs {c['op']} {c['threshold']:g}"
+                f"{check_label(c)} = {c['value']:.4f}, needs {c['op']} {c['threshold']:g}"
             )
             blocks.append(
                 f'<h3><span class="badge fail">FAILED</span><code>{escape(r["student"])}'
-                f"</code>: {escape(_check_label(c))}</h3>"
+                f"</code>: {escape(check_label(c))}</h3>"
                 f'<div class="muted">in <code>{escape(c.get("test") or "outside a test")}'
                 f'</code></div><pre class="message">{escape(message)}</pre>'
             )

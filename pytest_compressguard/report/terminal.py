@@ -63,10 +63,21 @@ def _cell(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _metric(record: dict[str, Any], name: str) -> Any:
+def metric_value(record: dict[str, Any], name: str) -> Any:
+    """A record's value of a metric (McNemar's p lives in its own block), or None."""
     if name == "mcnemar_p_value":
         return (record.get("mcnemar") or {}).get("p_value")
     return record["metrics"].get(name)
+
+
+def check_label(check: dict[str, Any]) -> str:
+    """A recorded check's metric with its k or batch: "knn_agreement (k=10)"."""
+    label = check["metric"]
+    if "k" in check:
+        label += f" (k={check['k']})"
+    if "batch" in check:
+        label += f" at batch {check['batch']}"
+    return label
 
 
 def _checks(record: dict[str, Any]) -> str:
@@ -82,7 +93,7 @@ def _table(rows: list[dict[str, Any]], names: list[str], checks: bool) -> list[s
     header = ["student", *(_SHORT.get(k, k) for k in names)] + (["checks"] if checks else [])
     table = [header]
     for r in rows:
-        cells = [r["student"], *(_cell(_metric(r, k)) for k in names)]
+        cells = [r["student"], *(_cell(metric_value(r, k)) for k in names)]
         table.append(cells + ([_checks(r)] if checks else []))
     aligned = len(header) - (1 if checks else 0)
     widths = [max(len(row[i]) for row in table) for i in range(aligned)]
@@ -119,7 +130,7 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
         out.append(f"teacher: {teacher}   data: {dataset} (n={n if n is not None else '?'})")
         first = True
         for table in _TABLES:
-            names = [k for k in table if any(_metric(r, k) is not None for r in rows)]
+            names = [k for k in table if any(metric_value(r, k) is not None for r in rows)]
             if names or (first and not any(r["metrics"] for r in rows)):
                 out.extend(_table(rows, names, checks=first))
                 first = False
@@ -153,8 +164,6 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
         for r in rows:
             for c in r["checks"]:
                 if not c["passed"]:
-                    k = f" (k={c['k']})" if "k" in c else ""
-                    k += f" at batch {c['batch']}" if "batch" in c else ""
                     ci = (
                         f" ({c['confidence']:.0%} interval [{c['interval'][0]:.4f}, "
                         f"{c['interval'][1]:.4f}])"
@@ -162,7 +171,7 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
                         else ""
                     )
                     out.append(
-                        f"FAILED {r['student']}: {c['metric']}{k} = {c['value']:.4f}{ci}, needs "
+                        f"FAILED {r['student']}: {check_label(c)} = {c['value']:.4f}{ci}, needs "
                         f"{c['op']} {c['threshold']:g} ({c['test'] or 'outside a test'})"
                     )
         out.append("")
