@@ -16,6 +16,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ WARMUP = 2
 MIN_RUNS = 5
 MAX_RUNS = 50
 BUDGET_S = 1.0
-BATCHES = (1, 32)
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,30 @@ def measure_latency(model: Model, texts: Sequence[str], batch: int) -> Latency:
     median = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
     runtime, threads = _runtime(model)
     return Latency(batch, median * 1000, len(times), runtime, threads)
+
+
+class Measurements:
+    """Each model's footprint and latencies, measured once per session; with a cache
+    directory, one timing at a time on the machine (parallel workers would skew it)."""
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.cache_dir = cache_dir
+        self._footprints: dict[str, Footprint] = {}
+        self._latencies: dict[tuple[str, int], Latency] = {}
+
+    def footprint(self, model: Model) -> Footprint:
+        """The model's size and parameter count."""
+        if model.spec.text not in self._footprints:
+            self._footprints[model.spec.text] = footprint(model)
+        return self._footprints[model.spec.text]
+
+    def latency(self, model: Model, texts: Sequence[str], batch: int) -> Latency:
+        """The model's median call time on ``batch`` of ``texts``."""
+        key = (model.spec.text, batch)
+        if key not in self._latencies:
+            from .cache import locked
+
+            lock = locked(self.cache_dir, "latency") if self.cache_dir else nullcontext()
+            with lock:
+                self._latencies[key] = measure_latency(model, texts, batch)
+        return self._latencies[key]

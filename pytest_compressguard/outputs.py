@@ -1,89 +1,153 @@
-"""Model outputs on disk, shared by the processes of one machine (xdist workers, reruns).
+"""Model x Dataset -> outputs, computed once per session and shared on disk.
 
-An entry is ``<dir>/outputs/<key>.npz`` (the arrays, read with ``allow_pickle=False``) and
-``<key>.json`` (the key and the SHA-256 of the ``.npz`` bytes), written atomically, the
-manifest last. The key hashes the model's content, the input settings and the texts (see
-:func:`cache_key`). A damaged entry is ignored with a warning and computed again.
-
-:func:`locked` serializes the check-compute-save of one key across processes, so that two
-xdist workers needing the same model's outputs compute them once: the second waits, then
-reads the first one's entry.
+:class:`OutputStore` keeps each model's outputs on each dataset in memory for the session
+and, with a cache directory, on disk for the processes of one machine (xdist workers,
+reruns). A disk entry is ``<dir>/outputs/<key>.npz`` (the arrays, read with
+``allow_pickle=False``) plus its manifest (see :mod:`pytest_compressguard.cache`); the key
+hashes the model's content, the input settings and the texts. The check-compute-save of one
+key holds an inter-process lock, so two workers needing the same model's outputs compute
+them once: the second waits, then reads the first one's entry.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import os
-import tempfile
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .models.base import Encoded
+from . import cache
+from .data import Dataset
+from .errors import MissingOutputError, ModelLoadError
+from .models.base import Encoded, Model
 
 FORMAT = 1
 OUTPUTS = ("probabilities", "embeddings")
 
 
-def cache_key(parts: dict[str, Any]) -> str:
-    """SHA-256 of the JSON of everything the outputs depend on, and of the cache format."""
-    material = json.dumps({"format": FORMAT, **parts}, sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-@contextmanager
-def locked(directory: Path, name: str) -> Iterator[None]:
-    """Hold the inter-process lock ``<directory>/locks/<name>.lock`` for the block."""
-    from filelock import FileLock
-
-    folder = directory / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder / f"{name}.lock")):
-        yield
-
-
-def load(directory: Path, key: str) -> Encoded | None:
-    """The cached outputs for ``key``, or None when absent or not intact."""
-    manifest = directory / "outputs" / f"{key}.json"
-    data = directory / "outputs" / f"{key}.npz"
-    if not manifest.is_file():
-        return None
-    try:
-        entry = json.loads(manifest.read_text(encoding="utf-8"))
-        blob = data.read_bytes()
-        intact = entry["key"] == key and entry["sha256"] == hashlib.sha256(blob).hexdigest()
-        if intact:
-            with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
-                found = {name: arrays[name] if name in arrays else None for name in OUTPUTS}
-    except (OSError, ValueError, KeyError, TypeError):
-        intact = False
-    if not intact:
-        warnings.warn(
-            f"compressguard: ignoring the damaged output cache entry {manifest}; "
-            "computing the outputs again",
-            stacklevel=2,
-        )
-        return None
-    return Encoded(found["probabilities"], found["embeddings"])
-
-
-def save(directory: Path, key: str, encoded: Encoded) -> None:
-    """Write an entry atomically: the arrays, then the manifest that vouches for them."""
-    folder = directory / "outputs"
-    folder.mkdir(parents=True, exist_ok=True)
+def to_bytes(encoded: Encoded) -> bytes:
+    """The outputs as an ``.npz`` archive (absent outputs left out)."""
     buffer = io.BytesIO()
     arrays = {name: getattr(encoded, name) for name in OUTPUTS}
     np.savez(buffer, **{name: a for name, a in arrays.items() if a is not None})
-    blob = buffer.getvalue()
-    manifest = {"key": key, "sha256": hashlib.sha256(blob).hexdigest()}
-    for suffix, content in ((".npz", blob), (".json", json.dumps(manifest).encode())):
-        handle, name = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(name, folder / f"{key}{suffix}")
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes) -> Encoded:
+    """Outputs read back from :func:`to_bytes` (no pickle)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        found = {name: arrays[name] if name in arrays else None for name in OUTPUTS}
+    return Encoded(found["probabilities"], found["embeddings"])
+
+
+class OutputStore:
+    """Each model's outputs on each dataset: computed at most once per session (and per
+    machine with a cache directory)."""
+
+    def __init__(self, cache_dir: Path | None, inputs: list[object]) -> None:
+        self.cache_dir = cache_dir
+        #: The settings that change a model's outputs (max length, pooling, ...): the key has them.
+        self.inputs = inputs
+        self._encoded: dict[tuple[str, str], Encoded] = {}
+        self._fingerprints: dict[str, str] = {}
+
+    def fingerprint(self, model: Model) -> str:
+        """The model's content hash, computed once per session."""
+        if model.spec.text not in self._fingerprints:
+            self._fingerprints[model.spec.text] = model.fingerprint()
+        return self._fingerprints[model.spec.text]
+
+    def encoded(self, model: Model, dataset: Dataset, *, probabilities: bool) -> Encoded:
+        """The model's outputs on the dataset: embeddings when the model gives them, and (when
+        asked) probabilities from the same pass."""
+        key = (model.spec.text, dataset.texts_fingerprint)
+        want_probs = probabilities and "probabilities" not in model.missing
+        want_vectors = "embeddings" not in model.missing
+        found = self._encoded.get(key)
+        if found is None or (want_probs and found.probabilities is None):
+            if self.cache_dir is None:
+                found = self._encode(model, dataset, want_probs, want_vectors)
+            else:
+                found = self._encode_cached(model, dataset, want_probs, want_vectors)
+            self._encoded[key] = found
+        return found
+
+    def _encode(
+        self, model: Model, dataset: Dataset, probabilities: bool, embeddings: bool
+    ) -> Encoded:
+        found = model.encode(dataset.texts, probabilities=probabilities, embeddings=embeddings)
+        validate(model, dataset, found)
+        return found
+
+    def _encode_cached(
+        self, model: Model, dataset: Dataset, probabilities: bool, embeddings: bool
+    ) -> Encoded:
+        """From the disk cache, else computed and saved, under a lock on the key."""
+        directory = self.cache_dir
+        assert directory is not None
+        store = cache.Store(directory, "outputs", ".npz", "output")
+        key = cache.key(
+            FORMAT,
+            {
+                "model": self.fingerprint(model),
+                "inputs": self.inputs,
+                "texts": dataset.texts_fingerprint,
+            },
+        )
+        with cache.locked(directory, key):
+            data = store.read(key)
+            found = from_bytes(data) if data is not None else None
+            if found is not None:
+                try:
+                    validate(model, dataset, found)
+                except ModelLoadError:
+                    found = None
+            if found is None or (
+                (probabilities and found.probabilities is None)
+                or (embeddings and found.embeddings is None)
+            ):
+                found = self._encode(model, dataset, probabilities, embeddings)
+                store.write(key, to_bytes(found))
+        return found
+
+    def _require(
+        self, model: Model, dataset: Dataset, output: str, probabilities: bool
+    ) -> np.ndarray:
+        found = getattr(self.encoded(model, dataset, probabilities=probabilities), output)
+        if found is None:
+            raise MissingOutputError(
+                model.missing.get(output, f"{model.spec.text} gave no {output}")
+            )
+        return found
+
+    def probabilities(self, model: Model, dataset: Dataset) -> np.ndarray:
+        """The model's (N, C) class probabilities on the dataset."""
+        return self._require(model, dataset, "probabilities", True)
+
+    def embeddings(
+        self, model: Model, dataset: Dataset, *, with_probabilities: bool = False
+    ) -> np.ndarray:
+        """The model's (N, H) embeddings of the dataset; ``with_probabilities`` computes the
+        probabilities in the same pass (the eval data: a later prediction metric then needs no
+        second pass)."""
+        return self._require(model, dataset, "embeddings", with_probabilities)
+
+
+def validate(model: Model, dataset: Dataset, found: Encoded) -> None:
+    """Refuse outputs of the wrong shape or with non-finite values."""
+    for name, array, width in (
+        ("probabilities", found.probabilities, model.num_labels),
+        ("embeddings", found.embeddings, None),
+    ):
+        if array is None:
+            continue
+        bad_shape = array.ndim != 2 or len(array) != len(dataset)
+        if bad_shape or (width is not None and array.shape[1] != width):
+            raise ModelLoadError(
+                f"{model.spec.text} gave {name} of shape {array.shape} for {len(dataset)} texts"
+            )
+        if not np.isfinite(array).all():
+            raise ModelLoadError(
+                f"{model.spec.text} gave {int((~np.isfinite(array)).sum())} non-finite "
+                f"{name} on {dataset.spec}"
+            )

@@ -11,32 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .metrics.columns import prediction_statistics
+from .metrics.catalogue import METRICS, PAIR_METRICS, prediction_statistics
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
 from .metrics.slices import expected_calibration_error
 from .metrics.stats import mcnemar
 
-#: Metrics of an ordered pair (row = the reference in the teacher's role, column = the model
-#: compared with it), in report order.
-PAIR_METRICS: dict[str, str] = {
-    "accuracy_drop": "row accuracy - column accuracy",
-    "label_loyalty": "share of examples with the same predicted label",
-    "probability_loyalty": "mean of 1 - sqrt(JSD2(p_row, p_column))",
-    "kl_divergence": "mean KL(p_row || p_column) in nats",
-    "flips": "share of examples whose correctness differs",
-    "error_overlap": "Jaccard index of the two error sets",
-    "worst_class_drop": "largest per-class accuracy drop (row - column)",
-    "ece_increase": "column ECE - row ECE",
-    "mcnemar_p_value": "McNemar's exact test on the two models' correctness",
-    "knn_agreement": "mean Jaccard of the two models' k-NN sets",
-    "cka": "linear CKA of the two models' embeddings",
-}
+__all__ = ["MODEL_METRICS", "PAIR_METRICS", "pairwise"]
+
 #: Metrics of one model, listed beside the matrices.
 MODEL_METRICS = ("accuracy", "ece")
-#: The pair metrics that prediction_statistics gives (all but the test and the embeddings').
-_FROM_COLUMNS = tuple(
-    name for name in PAIR_METRICS if name not in ("mcnemar_p_value", "knn_agreement", "cka")
-)
+#: The pair metrics that are a statistic of the two models' predictions.
+_FROM_STATISTICS = tuple(name for name in PAIR_METRICS if METRICS[name].statistic is not None)
 
 
 def pairwise(
@@ -62,7 +47,7 @@ def pairwise(
     per_model: dict[str, list[float | None]] = {name: [None] * m for name in MODEL_METRICS}
     unavailable: dict[str, str] = {}
     if probabilities is None or labels is None:
-        for name in (*_FROM_COLUMNS, "mcnemar_p_value", *MODEL_METRICS):
+        for name in (*_FROM_STATISTICS, "mcnemar_p_value", *MODEL_METRICS):
             unavailable[name] = "needs every model's probabilities and gold labels"
     else:
         right = [p.argmax(axis=1) == labels for p in probabilities]
@@ -71,7 +56,7 @@ def pairwise(
             per_model["ece"][i] = expected_calibration_error(p, labels)
         for i, j in pairs:
             stats = prediction_statistics(probabilities[i], probabilities[j], labels)
-            for name in _FROM_COLUMNS:
+            for name in _FROM_STATISTICS:
                 metrics[name][i][j] = stats[name].value()
             metrics["mcnemar_p_value"][i][j] = mcnemar(right[i], right[j]).p_value
     if embeddings is None:

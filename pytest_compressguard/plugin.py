@@ -7,7 +7,7 @@ fixture needs a model.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # xdist workers have no terminal of their own
         from .report.progress import TerminalProgress
 
-        state.progress = TerminalProgress(config)
+        state.attacks.progress = TerminalProgress(config)
     config.stash[STATE] = state
 
 
@@ -58,25 +58,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             scope="session",
             ids=[parse_spec(s).name for s in students],
         )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
-    state = _state(item.config)
-    state.current_test = item.nodeid
-    before = {key: len(c.checks) for key, c in state.comparisons.items()}
-    try:
-        return (yield)
-    finally:
-        state.current_test = None
-        for key, comparison in state.comparisons.items():  # --junitxml shows them per test
-            for check in comparison.checks[before.get(key, 0) :]:  # the checks this test made
-                if check["test"] == item.nodeid:
-                    name = f"compressguard.{check['metric']}"
-                    item.user_properties.append((name, f"{check['value']:.6g}"))
-                    item.user_properties.append(
-                        (f"{name}.threshold", f"{check['op']} {check['threshold']:g}")
-                    )
 
 
 def _fail_cleanly(action: Callable[[], T]) -> T:
@@ -108,10 +89,24 @@ def student(request: pytest.FixtureRequest) -> Model:
 
 
 @pytest.fixture(scope="session")
-def guard(request: pytest.FixtureRequest, teacher: Model, student: Model) -> Comparison:
-    """The comparison of the teacher and the current student on ``--eval-data``."""
+def compressguard_comparison(
+    request: pytest.FixtureRequest, teacher: Model, student: Model
+) -> Comparison:
+    """The session's comparison of the teacher and the current student on ``--eval-data``
+    (for session-scoped fixtures of your own; its checks name no test)."""
     state = _state(request.config)
-    return _fail_cleanly(lambda: state.comparison(teacher, student))
+    comparison = _fail_cleanly(lambda: state.comparison(teacher, student))
+    if state.settings.ood_data:  # embedded here, in a test's setup, not after the last test
+        comparison.preload_ood()
+    return comparison
+
+
+@pytest.fixture
+def guard(request: pytest.FixtureRequest, compressguard_comparison: Comparison) -> Comparison:
+    """The comparison of the teacher and the current student on ``--eval-data``, bound to
+    the test: its checks record the test's id and appear in ``--junitxml``. Every metric is
+    computed once per session, whichever test asks first."""
+    return compressguard_comparison.for_test(request.node.nodeid, request.node.user_properties)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -119,7 +114,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist controller: collect the comparisons a worker recorded."""
     payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
     if payload:
-        _state(node.config).worker_records.extend(json.loads(payload))
+        from .report.record import from_json
+
+        _state(node.config).worker_records.extend(from_json(r) for r in json.loads(payload))
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
@@ -127,7 +124,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = _state(config)
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
-        config.workeroutput[_WORKER_KEY] = json.dumps(state.records())  # type: ignore[attr-defined]
+        from .report.record import to_json
+
+        payload = json.dumps([to_json(r) for r in state.records()])
+        config.workeroutput[_WORKER_KEY] = payload  # type: ignore[attr-defined]
         return
     records = state.final_records = state.records()
     stopped = exitstatus == pytest.ExitCode.INTERRUPTED or config.option.collectonly
@@ -146,16 +146,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _junit_properties(config: pytest.Config, records: list[dict[str, Any]]) -> None:
     """Each comparison's scalar metrics as properties of the --junitxml test suite."""
-    from _pytest.junitxml import xml_key
-
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
+    add = _suite_property_writer(config)
+    if add is None:
         return
     for record in records:
         pair = f"compressguard[{record['student']}]"
         for metric, value in record["metrics"].items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                xml.add_global_property(f"{pair}.{metric}", f"{value:.6g}")
+                add(f"{pair}.{metric}", f"{value:.6g}")
+
+
+def _suite_property_writer(config: pytest.Config) -> Callable[[str, object], None] | None:
+    """The function behind pytest's ``record_testsuite_property`` fixture: the junitxml
+    plugin's ``add_global_property``, found among the registered plugins.
+
+    The fixture itself cannot be used here: under xdist only the controller writes the XML
+    and it runs no fixture, so the controller adds the merged metrics at the session's end.
+    """
+    if not getattr(config.option, "xmlpath", None):
+        return None
+    for plugin in config.pluginmanager.get_plugins():
+        add = getattr(plugin, "add_global_property", None)
+        if callable(add) and hasattr(plugin, "logfile"):
+            return add
+    return None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

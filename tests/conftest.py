@@ -49,3 +49,19 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
         mlm=tiny.train_mlm(root / "mlm"),
         cache=root / "cache",
     )
+
+
+@pytest.fixture
+def encode_calls(monkeypatch):
+    """The spec of each model pass over texts made in this process, in order."""
+    from pytest_compressguard.models.base import BatchedModel
+
+    calls = []
+    original = BatchedModel.encode
+
+    def counting(self, texts, **kwargs):
+        calls.append(self.spec.text)
+        return original(self, texts, **kwargs)
+
+    monkeypatch.setattr(BatchedModel, "encode", counting)
+    return calls

@@ -83,7 +83,8 @@ def test_faster_batched(guard):
             "1000.0000",
             "E *  one call on 32 texts: teacher * ms (torch, * threads), student * ms (torch, * "
             "threads); medians of * and * timed calls after warm-up",
-            "int8:*: *x smaller, *x faster at batch 1, *x faster at batch 32, *% loyal",
+            # no test asked for a prediction metric: no model pass over the data, no loyalty
+            "int8:*: *x smaller, *x faster at batch 1, *x faster at batch 32",
             "FAILED int8:*: speedup at batch 32 = *, needs >= 1000 *",
         ]
     )

@@ -17,6 +17,18 @@ from pytest_compressguard.models import compress as compress_module
 TEXTS = ["the film was great", "a dull and grim plot", "so very nice", "the cast was awful"] * 5
 
 
+def each_text_alone(model_dir, texts):
+    """Each text's probabilities straight from transformers, one text per call."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        rows = [model(**tok([t], return_tensors="pt")).logits.double() for t in texts]
+    return torch.softmax(torch.cat(rows), dim=1).numpy()
+
+
 def test_hf_and_onnx_agree_and_batching_changes_nothing(tiny_models):
     hf = load_model(str(tiny_models.teacher), batch_size=3)
     one_batch = load_model(str(tiny_models.teacher), batch_size=64)
@@ -27,6 +39,8 @@ def test_hf_and_onnx_agree_and_batching_changes_nothing(tiny_models):
     np.testing.assert_allclose(p, one_batch.predict_proba(TEXTS), atol=1e-6)
     np.testing.assert_allclose(p, onnx_model.predict_proba(TEXTS), atol=1e-5)
     np.testing.assert_array_equal(p, hf.predict_proba(TEXTS))  # deterministic
+    # batches run in length order: each text must still get its own row, in input order
+    np.testing.assert_allclose(p, each_text_alone(tiny_models.teacher, TEXTS), atol=1e-6)
     assert hf.labels == onnx_model.labels == ("negative", "positive")
 
 
@@ -134,7 +148,7 @@ def test_an_output_the_model_lacks_costs_no_pass(tiny_models, monkeypatch):
     monkeypatch.setattr(model, "_forward", lambda *a, **kw: passes.append(1) or forward(*a, **kw))
     texts = Dataset("texts.csv", tuple(TEXTS), None, "unused")
     with pytest.raises(MissingOutputError, match=r"has no output 'pooled'"):
-        SessionState(Settings(), None).embeddings(model, texts)
+        SessionState(Settings(), None).outputs.embeddings(model, texts)
     assert passes == []
     assert model.encode(TEXTS, probabilities=False, embeddings=False).probabilities is None
     assert passes == []

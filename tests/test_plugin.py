@@ -13,7 +13,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from pytest_compressguard.comparison import PREDICTION_METRICS
+from pytest_compressguard.metrics.catalogue import names
 from tests import reference
 from tests.test_stats import exact_mcnemar, loop_class_accuracy, loop_ece
 
@@ -32,6 +32,8 @@ def test_teacher_alone(teacher):
 def test_unrelated():
     assert True
 """
+
+PREDICTION_METRICS = names("prediction", interval=True)
 
 
 def run_gate(pytester, tiny_models, *students, extra=(), source=GATE):
@@ -296,22 +298,6 @@ def test_each_student_is_a_test_id_and_summary_row(pytester, tiny_models):
             f"int8:{tiny_models.teacher} *0.* 4 passed",
         ]
     )
-
-
-@pytest.fixture
-def encode_calls(monkeypatch):
-    """The spec of each model pass over texts made in this process, in order."""
-    from pytest_compressguard.models.base import BatchedModel
-
-    calls = []
-    original = BatchedModel.encode
-
-    def counting(self, texts, **kwargs):
-        calls.append(self.spec.text)
-        return original(self, texts, **kwargs)
-
-    monkeypatch.setattr(BatchedModel, "encode", counting)
-    return calls
 
 
 def test_each_model_runs_over_the_data_once(pytester, tiny_models, encode_calls):

@@ -9,14 +9,18 @@ from pytest_compressguard import Comparison
 from pytest_compressguard.comparison import OodInputs
 from pytest_compressguard.metrics.distribution import auroc, deep_knn, knn_distance, ood_agreement
 from pytest_compressguard.metrics.neighbours import nearest
-from pytest_compressguard.metrics.representation import (
-    knn_agreement,
-    knn_jaccard,
-    knn_sets,
-    linear_cka,
-    set_jaccard,
-)
+from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard
 from tests import reference
+
+
+def knn_jaccard(t, s, k):
+    """The package's per-example kNN Jaccard (what every report and check reads)."""
+    guard = Comparison.from_arrays(None, None, None, teacher_embeddings=t, student_embeddings=s)
+    return guard.knn_jaccard(k)
+
+
+def knn_agreement(t, s, k):
+    return float(knn_jaccard(t, s, k).mean())
 
 
 def random_embeddings(n, h, seed):

@@ -12,13 +12,14 @@ import pytest
 from scipy.stats import binomtest
 
 from pytest_compressguard import Comparison, CompressGuardWarning, metrics
-from pytest_compressguard.comparison import PREDICTION_METRICS
 from pytest_compressguard.metrics import slices, stats
-from pytest_compressguard.metrics.columns import prediction_statistics
+from pytest_compressguard.metrics.catalogue import names, prediction_statistics
 from tests.test_metrics import random_probs
 
 #: For unit tests on small made-up data (the warning itself is tested on its own).
 quiet = pytest.mark.filterwarnings("ignore::pytest_compressguard.CompressGuardWarning")
+
+PREDICTION_METRICS = names("prediction", interval=True)
 
 
 def loop_ece(probs, labels, bins=15):
@@ -261,7 +262,7 @@ def test_confidence_misuse_is_a_clear_error():
     with pytest.raises(ValueError, match="confidence must be a number in"):
         guard.assert_label_loyalty(min=0.5, confidence=95)
     with pytest.raises(ValueError, match="not available for cka"):
-        guard._check("cka", ">=", 0.5, confidence=0.95)
+        guard._check("cka", 0.5, confidence=0.95)
     off = Comparison.from_arrays(*pair_losing(1, 1), bootstrap=0)
     with pytest.raises(pytest.fail.Exception, match="intervals are off"):
         off.assert_flips(max=0.5, confidence=0.9)

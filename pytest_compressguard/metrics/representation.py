@@ -42,27 +42,6 @@ def set_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return shared / (a.shape[1] + b.shape[1] - shared)
 
 
-def knn_jaccard(teacher: np.ndarray, student: np.ndarray, k: int) -> np.ndarray:
-    """Per-example Jaccard(KNN_t(P), KNN_s(P)) of the k-nearest-neighbour sets (Rai et al. §4).
-
-    KNN_m(P) is the set of the k nearest other examples of P under model m's embeddings,
-    by cosine similarity, ties broken by index.
-    """
-    if len(teacher) != len(student):
-        raise ValueError(f"the models embedded {len(teacher)} and {len(student)} examples")
-    return set_jaccard(knn_sets(teacher, k), knn_sets(student, k))
-
-
-def knn_agreement(teacher: np.ndarray, student: np.ndarray, k: int = 10) -> float:
-    """Mean over examples of the Jaccard index of their teacher and student kNN sets.
-
-    >>> x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
-    >>> knn_agreement(x, x, k=1), knn_agreement(x, x[:, ::-1], k=1)
-    (1.0, 1.0)
-    """
-    return float(knn_jaccard(teacher, student, k).mean())
-
-
 def _centred(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:

@@ -8,6 +8,8 @@ example that was not attacked or not broken, the prediction on the text it ends 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -83,3 +85,41 @@ def perturbed_share(words_changed: np.ndarray, words: np.ndarray, success: np.nd
     if not success.any():
         raise ValueError("no attack succeeded, so no adversarial example has changed words")
     return float(np.mean(np.asarray(words_changed)[success] / np.asarray(words)[success]))
+
+
+def pair_attack_metric(attack: Any, name: str) -> float:
+    """An attack metric of the catalogue from both models' attack results (a
+    :class:`~pytest_compressguard.inputs.PairAttack`): ``{model}_attack_{what}``,
+    ``attack_drop_gap``, ``transfer_rate`` or ``attack_success_rate``."""
+    if name == "attack_success_rate":
+        return pair_attack_metric(attack, "student_attack_success_rate")
+    if name == "attack_drop_gap":
+        return pair_attack_metric(attack, "student_attack_drop") - pair_attack_metric(
+            attack, "teacher_attack_drop"
+        )
+    if name == "transfer_rate":
+        t = attack.arrays("teacher")
+        return transfer_rate(
+            t["label"], t["success"], attack.arrays("student")["before"], attack.transferred
+        )
+    model, _, what = name.partition("_attack_")
+    x = attack.arrays(model)
+    before = attack_accuracy(x["label"], x["before"])
+    after = attack_accuracy(x["label"], x["after"])
+    if what == "accuracy_before":
+        return before
+    if what == "accuracy_after":
+        return after
+    if what == "drop":
+        return attack_drop(before, after)
+    if what == "drop_absolute":
+        return before - after
+    if what == "success_rate":
+        return success_rate(x["label"], x["before"], x["success"])
+    if what == "perturbed_words":
+        return perturbed_share(x["words_changed"], x["words"], x["success"])
+    if what != "queries":
+        raise KeyError(f"unknown attack metric {name!r}")
+    if not x["attacked"].any():
+        raise ValueError(f"the {model} gets no attacked example right: nothing was attacked")
+    return float(x["queries"][x["attacked"]].mean())

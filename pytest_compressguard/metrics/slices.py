@@ -7,8 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Equal-width confidence bins of the expected calibration error.
-ECE_BINS = 15
+from .prediction import ECE_BINS, confidence_bins, ece_statistic, worst_class_drop_statistic
+
+__all__ = [
+    "ECE_BINS",
+    "calibration_gaps",
+    "confidence_bins",
+    "confusion",
+    "expected_calibration_error",
+    "per_class_accuracy",
+    "worst_class_drop",
+]
 
 
 def per_class_accuracy(probs: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
@@ -33,38 +42,23 @@ def worst_class_drop(p_teacher: np.ndarray, p_student: np.ndarray, labels: np.nd
     ...                  np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]]), np.array([0, 1, 1]))
     0.5
     """
-    classes = p_teacher.shape[1]
-    drop = per_class_accuracy(p_teacher, labels, classes) - per_class_accuracy(
-        p_student, labels, classes
-    )
-    return float(np.nanmax(drop))
+    return worst_class_drop_statistic(p_teacher, p_student, labels).value()
 
 
-def confidence_bins(probs: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
-    """Bin index of each example's confidence (its top probability) among ``bins``
-    equal-width bins of [0, 1]: bin b holds (b/bins, (b+1)/bins], bin 0 also holds 0."""
-    confidence = probs.max(axis=1)
-    return np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
-
-
-def calibration_gaps(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
-    """(bins,) Σ over the examples of bin b of (confidence − correct), divided by N: bin b's
+def calibration_gaps(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(15,) Σ over the examples of bin b of (confidence − correct), divided by N: bin b's
     share of the examples times its mean confidence minus its accuracy."""
-    b = confidence_bins(probs, bins)
-    gap = probs.max(axis=1) - (probs.argmax(axis=1) == labels)
-    return np.bincount(b, weights=gap, minlength=bins) / len(labels)
+    return ece_statistic(probs, labels).columns.mean(axis=0)
 
 
-def expected_calibration_error(
-    probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
-) -> float:
-    """ECE = Σ_b (|B_b| / N) · |accuracy(B_b) − mean confidence(B_b)| over ``bins``
-    equal-width confidence bins (Guo et al. 2017); confidence is the top probability.
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray) -> float:
+    """ECE = Σ_b (|B_b| / N) · |accuracy(B_b) − mean confidence(B_b)| over 15 equal-width
+    confidence bins (Guo et al. 2017); confidence is the top probability.
 
     >>> expected_calibration_error(np.array([[0.9, 0.1], [0.9, 0.1]]), np.array([0, 1]))
     0.4
     """
-    return float(np.abs(calibration_gaps(probs, labels, bins)).sum())
+    return ece_statistic(probs, labels).value()
 
 
 def confusion(p_teacher: np.ndarray, p_student: np.ndarray) -> np.ndarray:

@@ -110,6 +110,21 @@ def align_labels(
     return np.arange(teacher_count, dtype=np.int64)
 
 
+def label_order(teacher: Model, student: Model) -> np.ndarray:
+    """Column order putting the student's classes in the teacher's order (see align_labels)."""
+    if teacher.num_labels is None or student.num_labels is None:
+        raise MissingOutputError(
+            f"{teacher.spec.text} vs {student.spec.text}: a model without a head has no labels"
+        )
+    return align_labels(
+        teacher.labels,
+        teacher.num_labels,
+        student.labels,
+        student.num_labels,
+        f"{teacher.spec.text} vs {student.spec.text}",
+    )
+
+
 def softmax64(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64."""
     z = logits.astype(np.float64)

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -22,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import key, locked
 from ..errors import ModelLoadError
-from ..outputs import locked
 from .base import hash_files, local_fingerprint
 from .hf import HFClassifier
 from .onnx import OnnxClassifier
@@ -35,7 +34,7 @@ _PROBES = (
     "a somewhat longer sentence that needs more tokens than the first one does",
 )
 _EXPORT_TOLERANCE = 1e-3
-_FORMAT = 2  # 2: exports carry last_hidden_state
+_FORMAT = 3  # 2: exports carry last_hidden_state; 3: keyed by cache.key
 
 
 @contextmanager
@@ -145,16 +144,8 @@ def _cache_key(source_fingerprint: str) -> str:
     import torch
     import transformers
 
-    material = json.dumps(
-        [
-            _FORMAT,
-            source_fingerprint,
-            torch.__version__,
-            transformers.__version__,
-            onnxruntime.__version__,
-        ]
-    )
-    return hashlib.sha256(material.encode()).hexdigest()[:24]
+    versions = [torch.__version__, transformers.__version__, onnxruntime.__version__]
+    return key(_FORMAT, {"source": source_fingerprint, "versions": versions})[:24]
 
 
 def _valid_entry(entry: Path) -> bool:

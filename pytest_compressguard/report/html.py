@@ -14,14 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..comparison import (
-    ATTACK_METRICS,
-    EFFICIENCY_METRICS,
-    OOD_METRICS,
-    PREDICTION_METRICS,
-    REPRESENTATION_METRICS,
-)
-from .terminal import check_label, metric_value, summary
+from ..metrics.catalogue import CATALOGUE, GROUPS, METRICS
+from .terminal import metric_value, summary
 
 #: Okabe-Ito colours (distinguishable with colour-blindness); the teacher is grey.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -47,21 +41,11 @@ SECTIONS = (
     ("pairwise", "Pairwise"),
     ("failures", "Failed checks"),
 )
-_GROUPS = (
-    ("prediction", [*PREDICTION_METRICS, "mcnemar_p_value"]),
-    ("representation", [k for k in REPRESENTATION_METRICS if k != "knn_sweep"]),
-    ("out of distribution", list(OOD_METRICS)),
-    ("attack", list(ATTACK_METRICS)),
-    ("size and speed", [*EFFICIENCY_METRICS, "speedup"]),
+_GROUPS = tuple(
+    (title, [m.name for m in CATALOGUE if m.group == group and m.shown])
+    for group, title in GROUPS.items()
 )
-_PAIRWISE_SHOWN = (
-    "label_loyalty",
-    "probability_loyalty",
-    "error_overlap",
-    "flips",
-    "knn_agreement",
-    "cka",
-)
+_PAIRWISE_SHOWN = tuple(m.name for m in CATALOGUE if m.pairwise_figure)
 
 CSS = """
 :root { color-scheme: light; --ink: #1d1d1f; --muted: #5f6368; --line: #d9d9de;
@@ -136,7 +120,11 @@ def write(
 
 
 def render(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None) -> str:
-    """The report as one HTML document."""
+    """The report as one HTML document (records as the session or the JSON report holds
+    them)."""
+    from .record import from_json
+
+    records = [from_json(r) for r in records]
     colours = {r["student"]: PALETTE[i % len(PALETTE)] for i, r in enumerate(records)}
     sections = {
         "verdict": _verdict(records),
@@ -173,7 +161,7 @@ def render(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None
 
 
 def _status(record: dict[str, Any]) -> str:
-    if record.get("error") or any(not c["passed"] for c in record["checks"]):
+    if record.get("error") or any(not c.passed for c in record["checks"]):
         return "fail"
     return "pass" if record["checks"] else "none"
 
@@ -184,7 +172,7 @@ def _verdict(records: list[dict[str, Any]]) -> str:
     cards = []
     for r in records:
         status = _status(r)
-        failed = [c for c in r["checks"] if not c["passed"]]
+        failed = [c for c in r["checks"] if not c.passed]
         passed = len(r["checks"]) - len(failed)
         badge = {"fail": "REJECT", "pass": "ACCEPT", "none": "NO CHECKS"}[status]
         lines = [
@@ -197,32 +185,29 @@ def _verdict(records: list[dict[str, Any]]) -> str:
             lines.append(f'<div class="check bad">error: {escape(r["error"])}</div>')
         for c in failed:
             lines.append(
-                f'<div class="check bad">&#10007; {escape(check_label(c))} = '
-                f"{c['value']:.4f}, needs {escape(c['op'])} {c['threshold']:g}</div>"
+                f'<div class="check bad">&#10007; {escape(c.label)} = '
+                f"{c.value:.4f}, needs {escape(c.op)} {c.threshold:g}</div>"
             )
         cards.append("".join(lines) + "</div>")
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _value(record: dict[str, Any], name: str) -> Any:
-    if name == "speedup":  # batch 1's, else the first batch timed
-        speedups = (record.get("efficiency") or {}).get("speedup") or {}
-        return speedups.get("1", next(iter(speedups.values()), None))
-    return metric_value(record, name)
+_value = metric_value
 
 
 def _format(name: str, value: Any) -> str:
     if value is None:
         return "&ndash;"
-    if name.endswith("size_bytes"):
+    display = METRICS[name].display
+    if display == "bytes":
         exponent = min(3, max(0, int(math.log(max(value, 1), 1024))))
         return f"{value / 1024**exponent:,.1f} {('B', 'KiB', 'MiB', 'GiB')[exponent]}"
-    if name.endswith("_parameters"):
+    if display == "count":
         exponent = min(3, max(0, int(math.log10(max(value, 1)) // 3)))
         return f"{value / 1000**exponent:,.{1 if exponent else 0}f}{('', 'k', 'M', 'G')[exponent]}"
-    if name == "speedup":
+    if display == "times":
         return f"{value:.2f}&times;"
-    if name.endswith("_queries"):
+    if display == "queries":
         return f"{value:.1f}"
     return f"{value:.4f}"
 
@@ -240,14 +225,13 @@ def _metric_table(records: list[dict[str, Any]]) -> str:
         for name in shown:
             cells = []
             for r in records:
-                checks = [c for c in r["checks"] if c["metric"] == name]
+                checks = [c for c in r["checks"] if c.metric == name]
                 marks = "".join(
-                    f'<span class="check {"ok" if c["passed"] else "bad"}">'
-                    f"{'&#10003;' if c['passed'] else '&#10007;'} {escape(c['op'])} "
-                    f"{c['threshold']:g}"
-                    + (f" ({c['confidence']:.0%} CI)" if "confidence" in c else "")
-                    + (f" k={c['k']}" if "k" in c else "")
-                    + (f" batch {c['batch']}" if "batch" in c else "")
+                    f'<span class="check {"ok" if c.passed else "bad"}">'
+                    f"{'&#10003;' if c.passed else '&#10007;'} {escape(c.op)} "
+                    f"{c.threshold:g}"
+                    + (f" ({c.confidence:.0%} CI)" if c.interval is not None else "")
+                    + (f" {_param(c)}" if c.param_name is not None else "")
                     + "</span>"
                     for c in checks
                 )
@@ -257,7 +241,7 @@ def _metric_table(records: list[dict[str, Any]]) -> str:
                     ""
                     if not checks
                     else ' class="failed"'
-                    if any(not c["passed"] for c in checks)
+                    if any(not c.passed for c in checks)
                     else ' class="passed"'
                 )
                 cells.append(f"<td{state}>{_format(name, _value(r, name))}{interval}{marks}</td>")
@@ -590,20 +574,22 @@ def _failures(records: list[dict[str, Any]]) -> str:
     blocks = []
     for r in records:
         for c in r["checks"]:
-            if c["passed"]:
+            if c.passed:
                 continue
-            message = c.get("message") or (
-                f"{check_label(c)} = {c['value']:.4f}, needs {c['op']} {c['threshold']:g}"
-            )
+            message = c.message or (f"{c.label} = {c.value:.4f}, needs {c.op} {c.threshold:g}")
             blocks.append(
                 f'<h3><span class="badge fail">FAILED</span><code>{escape(r["student"])}'
-                f"</code>: {escape(check_label(c))}</h3>"
-                f'<div class="muted">in <code>{escape(c.get("test") or "outside a test")}'
+                f"</code>: {escape(c.label)}</h3>"
+                f'<div class="muted">in <code>{escape(c.test or "outside a test")}'
                 f'</code></div><pre class="message">{escape(message)}</pre>'
             )
     if not blocks:
         return "<p>No check failed.</p>"
     return "".join(blocks)
+
+
+def _param(c: Any) -> str:
+    return f"batch {c.param}" if c.param_name == "batch" else f"{c.param_name}={c.param}"
 
 
 # -- drawing -------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ VERSION = 1
 
 def build(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report document: the comparison records, and the pairwise table when made."""
-    document: dict[str, Any] = {"version": VERSION, "comparisons": records}
+    from .record import to_json
+
+    document: dict[str, Any] = {"version": VERSION, "comparisons": [to_json(r) for r in records]}
     if pairwise is not None:
         document["pairwise"] = pairwise
     return document

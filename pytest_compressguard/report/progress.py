@@ -1,13 +1,15 @@
 """Progress of long computations (attacks) on pytest's terminal.
 
 On a terminal: a bar redrawn in place (examples done, successes, ETA). Elsewhere (CI logs, a
-pipe): only the closing line per model.
+pipe): only the closing line per model. Written through the terminal reporter's public
+``ensure_newline`` and ``write``, past pytest's output capture.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -33,16 +35,17 @@ class TerminalProgress:
             and self.config.get_verbosity() >= 0
         )
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, *, fresh_line: bool = False) -> None:
+        """Write past the output capture; ``fresh_line`` first ends a line pytest began (the
+        test file's progress dots)."""
         reporter = self._reporter()
         if reporter is None:
             return
         capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if capture is None:
-            reporter._tw.write(text, flush=True)
-            return
-        with capture.global_and_fixture_disabled():
-            reporter._tw.write(text, flush=True)
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            if fresh_line:
+                reporter.ensure_newline()
+            reporter.write(text, flush=True)
 
     def update(self, label: str, done: int, total: int, successes: int) -> None:
         now = time.monotonic()
@@ -58,8 +61,7 @@ class TerminalProgress:
             if done
             else f"\rcompressguard: attacking {label} [{'.' * width}] 0/{total}"
         )
-        fresh = self._drawn or self._reporter()._tw.width_of_current_line == 0
-        self._write(("" if fresh else "\n") + text + "\x1b[K")
+        self._write(text + "\x1b[K", fresh_line=not self._drawn)
         self._drawn = True
 
     def finish(self, line: str) -> None:
@@ -68,6 +70,5 @@ class TerminalProgress:
         if self._drawn:
             self._write("\r" + line + "\x1b[K\n")
         else:
-            fresh = self._reporter()._tw.width_of_current_line == 0
-            self._write(("" if fresh else "\n") + line + "\n")
+            self._write(line + "\n", fresh_line=True)
         self._drawn = False

@@ -4,58 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..comparison import OOD_METRICS, PREDICTION_METRICS, REPRESENTATION_METRICS
+from ..checks import Check
+from ..metrics.catalogue import CATALOGUE
 
-_SHORT = {
-    "teacher_accuracy": "t_acc",
-    "student_accuracy": "s_acc",
-    "accuracy_drop": "acc_drop",
-    "label_loyalty": "label_loy",
-    "probability_loyalty": "prob_loy",
-    "kl_divergence": "kl",
-    "flips": "flips",
-    "error_overlap": "err_overlap",
-    "worst_class_drop": "worst_cls",
-    "teacher_ece": "t_ece",
-    "student_ece": "s_ece",
-    "ece_increase": "ece_inc",
-    "mcnemar_p_value": "mcnemar_p",
-    "knn_agreement": "knn@10",
-    "knn_agreement_variance": "knn_var",
-    "cka": "cka",
-    "ood_agreement": "ood_agree",
-    "teacher_ood_rate": "t_ood_rate",
-    "student_ood_rate": "s_ood_rate",
-    "teacher_ood_auroc": "t_auroc",
-    "student_ood_auroc": "s_auroc",
-    "teacher_attack_accuracy_before": "t_acc_before",
-    "teacher_attack_accuracy_after": "t_acc_after",
-    "teacher_attack_drop": "t_drop",
-    "student_attack_accuracy_before": "s_acc_before",
-    "student_attack_accuracy_after": "s_acc_after",
-    "student_attack_drop": "s_drop",
-    "attack_drop_gap": "drop_gap",
-    "transfer_rate": "transfer",
-    "attack_success_rate": "s_success",
-}
-
+#: Each metric's column label.
+_SHORT = {m.name: m.label for m in CATALOGUE}
 #: The tables, each a list of scalar metrics; a table is shown when a row has one of them.
-_CALIBRATION = ["worst_class_drop", "teacher_ece", "student_ece", "ece_increase"]
-_TABLES = (
-    [k for k in PREDICTION_METRICS if k not in _CALIBRATION],
-    [*_CALIBRATION, "mcnemar_p_value"],
-    [k for k in (*REPRESENTATION_METRICS, *OOD_METRICS) if k != "knn_sweep"],
-    [
-        "teacher_attack_accuracy_before",
-        "teacher_attack_accuracy_after",
-        "teacher_attack_drop",
-        "student_attack_accuracy_before",
-        "student_attack_accuracy_after",
-        "student_attack_drop",
-        "attack_drop_gap",
-        "transfer_rate",
-        "attack_success_rate",
-    ],
+_TABLES = tuple(
+    [m.name for m in CATALOGUE if m.table == i]
+    for i in sorted({m.table for m in CATALOGUE if m.table is not None})
 )
 
 
@@ -64,26 +21,20 @@ def _cell(value: Any) -> str:
 
 
 def metric_value(record: dict[str, Any], name: str) -> Any:
-    """A record's value of a metric (McNemar's p lives in its own block), or None."""
+    """A record's value of a metric, or None. McNemar's p lives in its own block; the speedup
+    is batch 1's, else the first batch timed."""
     if name == "mcnemar_p_value":
         return (record.get("mcnemar") or {}).get("p_value")
+    if name == "speedup":
+        speedups = (record.get("efficiency") or {}).get("speedup") or {}
+        return speedups.get("1", next(iter(speedups.values()), None))
     return record["metrics"].get(name)
-
-
-def check_label(check: dict[str, Any]) -> str:
-    """A recorded check's metric with its k or batch: "knn_agreement (k=10)"."""
-    label = check["metric"]
-    if "k" in check:
-        label += f" (k={check['k']})"
-    if "batch" in check:
-        label += f" at batch {check['batch']}"
-    return label
 
 
 def _checks(record: dict[str, Any]) -> str:
     if record.get("error"):
         return "error: " + record["error"]
-    passed = sum(c["passed"] for c in record["checks"])
+    passed = sum(c.passed for c in record["checks"])
     failed = len(record["checks"]) - passed
     parts = [f"{failed} failed" if failed else "", f"{passed} passed" if passed else ""]
     return ", ".join(p for p in parts if p) or "none"
@@ -105,6 +56,19 @@ def _table(rows: list[dict[str, Any]], names: list[str], checks: bool) -> list[s
     return out
 
 
+def failed_line(c: Check) -> str:
+    """A failed check in one line: value, interval, bound and test."""
+    ci = (
+        f" ({c.confidence:.0%} interval [{c.interval[0]:.4f}, {c.interval[1]:.4f}])"
+        if c.interval is not None and c.confidence is not None
+        else ""
+    )
+    return (
+        f"{c.label} = {c.value:.4f}{ci}, needs {c.op} {c.threshold:g} "
+        f"({c.test or 'outside a test'})"
+    )
+
+
 def summary(record: dict[str, Any]) -> str:
     """The pair in a few words: "3.9x smaller, 2.6x faster at batch 1, 96% loyal"."""
     metrics, parts = record["metrics"], []
@@ -121,6 +85,9 @@ def summary(record: dict[str, Any]) -> str:
 def lines(records: list[dict[str, Any]]) -> list[str]:
     """The summary as text lines: tables per teacher and dataset, then what could not be
     measured and the failed checks."""
+    from .record import from_json
+
+    records = [from_json(r) for r in records]
     out: list[str] = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
@@ -163,17 +130,8 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
                 out.append(f"NOT MEASURED {r['student']}: {shown}: {reason}")
         for r in rows:
             for c in r["checks"]:
-                if not c["passed"]:
-                    ci = (
-                        f" ({c['confidence']:.0%} interval [{c['interval'][0]:.4f}, "
-                        f"{c['interval'][1]:.4f}])"
-                        if "interval" in c
-                        else ""
-                    )
-                    out.append(
-                        f"FAILED {r['student']}: {check_label(c)} = {c['value']:.4f}{ci}, needs "
-                        f"{c['op']} {c['threshold']:g} ({c['test'] or 'outside a test'})"
-                    )
+                if not c.passed:
+                    out.append(f"FAILED {r['student']}: {failed_line(c)}")
         out.append("")
     return out[:-1] if out else out
 

@@ -1,0 +1,214 @@
+"""Generated from the metric catalogue (pytest_compressguard.assertions): do not edit."""
+
+from __future__ import annotations
+
+from .comparison import Comparison
+
+__all__ = [
+    "assert_accuracy_drop",
+    "assert_attack_drop",
+    "assert_attack_drop_gap",
+    "assert_cka",
+    "assert_ece_increase",
+    "assert_error_overlap",
+    "assert_flips",
+    "assert_kl_divergence",
+    "assert_knn_agreement",
+    "assert_label_loyalty",
+    "assert_no_significant_accuracy_loss",
+    "assert_ood_agreement",
+    "assert_probability_loyalty",
+    "assert_size_ratio",
+    "assert_speedup",
+    "assert_transfer_rate",
+    "assert_worst_class_drop",
+]
+
+
+class Assertions:
+    """Value methods and assertion helpers."""
+
+    def teacher_accuracy(self) -> float:
+        """Teacher accuracy."""
+        ...
+
+    def student_accuracy(self) -> float:
+        """Student accuracy."""
+        ...
+
+    def accuracy_drop(self) -> float:
+        """Teacher accuracy - student accuracy."""
+        ...
+
+    def label_loyalty(self) -> float:
+        """Share of examples with the same predicted label."""
+        ...
+
+    def probability_loyalty(self) -> float:
+        """Mean of 1 - sqrt(JSD2(p_t, p_s))."""
+        ...
+
+    def kl_divergence(self) -> float:
+        """Mean KL(p_t || p_s) in nats."""
+        ...
+
+    def flips(self) -> float:
+        """Share of examples whose correctness differs."""
+        ...
+
+    def error_overlap(self) -> float:
+        """Jaccard index of the two error sets."""
+        ...
+
+    def worst_class_drop(self) -> float:
+        """Largest per-class accuracy drop (teacher - student)."""
+        ...
+
+    def teacher_ece(self) -> float:
+        """Teacher expected calibration error (15 bins)."""
+        ...
+
+    def student_ece(self) -> float:
+        """Student expected calibration error (15 bins)."""
+        ...
+
+    def ece_increase(self) -> float:
+        """Student ECE - teacher ECE."""
+        ...
+
+    def assert_accuracy_drop(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless teacher accuracy minus student accuracy is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_label_loyalty(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the share of examples with the same predicted label is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
+    def assert_probability_loyalty(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless mean 1 - sqrt(JSD2(p_t, p_s)) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
+    def assert_kl_divergence(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the mean KL(teacher || student) in nats is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_flips(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the share of examples whose correctness flips is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_error_overlap(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the Jaccard index of the teacher's and student's error sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
+    def assert_worst_class_drop(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the largest per-class accuracy drop from teacher to student is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_ece_increase(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless student ECE minus teacher ECE is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_no_significant_accuracy_loss(self, *, alpha: float = 0.05) -> None:
+        """Fail when McNemar's exact test rejects equal accuracy at level ``alpha`` and the student is the one that loses (more teacher-right/student-wrong examples than the reverse)."""
+        ...
+
+    def assert_knn_agreement(self, *, min: float, k: int = 10, confidence: float | None = None) -> None:
+        """Fail unless the mean Jaccard index of the k-NN sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
+    def assert_cka(self, *, min: float) -> None:
+        """Fail unless the linear CKA of the teacher's and student's embeddings is at least ``min``."""
+        ...
+
+    def assert_ood_agreement(self, *, min: float, k: int | None = None) -> None:
+        """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
+        ...
+
+    def assert_attack_drop(self, *, max: float) -> None:
+        """Fail unless the student's relative accuracy drop under the attack is at most ``max``."""
+        ...
+
+    def assert_attack_drop_gap(self, *, max: float) -> None:
+        """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
+        ...
+
+    def assert_transfer_rate(self, *, max: float) -> None:
+        """Fail unless the share of the teacher's adversarial examples that fool the student is at most ``max``."""
+        ...
+
+    def assert_size_ratio(self, *, max: float) -> None:
+        """Fail unless student size / teacher size is at most ``max``."""
+        ...
+
+    def assert_speedup(self, *, min: float, batch: int = 1) -> None:
+        """Fail unless teacher latency / student latency at ``batch`` is at least ``min``."""
+        ...
+
+
+def assert_accuracy_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless teacher accuracy minus student accuracy is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_label_loyalty(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the share of examples with the same predicted label is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_probability_loyalty(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless mean 1 - sqrt(JSD2(p_t, p_s)) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_kl_divergence(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the mean KL(teacher || student) in nats is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_flips(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the share of examples whose correctness flips is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_error_overlap(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the Jaccard index of the teacher's and student's error sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_worst_class_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the largest per-class accuracy drop from teacher to student is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_ece_increase(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless student ECE minus teacher ECE is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_no_significant_accuracy_loss(guard: Comparison, *, alpha: float = 0.05) -> None:
+    """Fail when McNemar's exact test rejects equal accuracy at level ``alpha`` and the student is the one that loses (more teacher-right/student-wrong examples than the reverse)."""
+    ...
+
+def assert_knn_agreement(guard: Comparison, *, min: float, k: int = 10, confidence: float | None = None) -> None:
+    """Fail unless the mean Jaccard index of the k-NN sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_cka(guard: Comparison, *, min: float) -> None:
+    """Fail unless the linear CKA of the teacher's and student's embeddings is at least ``min``."""
+    ...
+
+def assert_ood_agreement(guard: Comparison, *, min: float, k: int | None = None) -> None:
+    """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
+    ...
+
+def assert_attack_drop(guard: Comparison, *, max: float) -> None:
+    """Fail unless the student's relative accuracy drop under the attack is at most ``max``."""
+    ...
+
+def assert_attack_drop_gap(guard: Comparison, *, max: float) -> None:
+    """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
+    ...
+
+def assert_transfer_rate(guard: Comparison, *, max: float) -> None:
+    """Fail unless the share of the teacher's adversarial examples that fool the student is at most ``max``."""
+    ...
+
+def assert_size_ratio(guard: Comparison, *, max: float) -> None:
+    """Fail unless student size / teacher size is at most ``max``."""
+    ...
+
+def assert_speedup(guard: Comparison, *, min: float, batch: int = 1) -> None:
+    """Fail unless teacher latency / student latency at ``batch`` is at least ``min``."""
+    ...

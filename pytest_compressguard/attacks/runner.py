@@ -1,0 +1,196 @@
+"""Running BERT-Attack for a session: the sample, the masked LM, the verified disk cache,
+progress on the terminal, and the pair's attack results in the teacher's label order."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from .. import cache
+from ..data import Dataset
+from ..errors import MissingOutputError
+from ..inputs import Lazy, PairAttack
+from ..models.base import Model, label_order, local_fingerprint
+from .bert_attack import AttackRun, AttackSettings, ExampleResult
+
+if TYPE_CHECKING:
+    from ..options import Settings
+    from ..outputs import OutputStore
+    from .mlm import MaskedLM
+
+FORMAT = 1
+
+
+class Progress(Protocol):
+    """Where a long computation reports: a bar on a terminal, a line per model in CI logs."""
+
+    def update(self, label: str, done: int, total: int, successes: int) -> None: ...
+
+    def finish(self, line: str) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (a session outside pytest's terminal, an xdist worker)."""
+
+    def update(self, label: str, done: int, total: int, successes: int) -> None:
+        pass
+
+    def finish(self, line: str) -> None:
+        pass
+
+
+class AttackRunner:
+    """Each model attacked at most once per session on the same seeded sample of eval data."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        dataset: Lazy[Dataset],
+        outputs: OutputStore,
+        cache_dir: Path | None,
+    ) -> None:
+        self.settings = settings
+        self._dataset = dataset
+        self._outputs = outputs
+        self.cache_dir = cache_dir
+        self.progress: Progress = NoProgress()
+        self._mlm: Lazy[MaskedLM] = Lazy(self._load_mlm, "no masked LM")
+        self._runs: dict[str, AttackRun] = {}
+
+    def attack_settings(self) -> AttackSettings:
+        s = self.settings
+        return AttackSettings(
+            candidates=s.attack_candidates,
+            max_perturb=s.attack_max_perturb,
+            max_queries=s.attack_max_queries,
+        )
+
+    def _load_mlm(self) -> MaskedLM:
+        from .mlm import MaskedLM
+
+        s = self.settings
+        return MaskedLM(s.attack_mlm, max_length=s.max_length, device=s.device)
+
+    @cached_property
+    def mlm_fingerprint(self) -> str:
+        """The masked LM's content hash: from its files when local (the model is not loaded
+        then, so a fully cached attack never loads it)."""
+        from .mlm import mlm_spec
+
+        spec = mlm_spec(self.settings.attack_mlm)
+        return local_fingerprint(spec) or self._mlm.get().fingerprint()
+
+    def sample(self, dataset: Dataset) -> np.ndarray:
+        """Indices of the eval examples to attack: a seeded sample of --attack-examples, in
+        data order."""
+        n = min(self.settings.attack_examples, len(dataset))
+        rng = np.random.default_rng(self.settings.seed)
+        return np.sort(rng.permutation(len(dataset))[:n])
+
+    def run(self, model: Model, role: str, indices: np.ndarray, labels: np.ndarray) -> AttackRun:
+        """The attack on ``model`` over the eval examples at ``indices`` (gold ``labels`` in
+        the model's own label order): from memory, else from the disk cache, else computed.
+
+        Within a session the sample, the labels and the settings are fixed, so the memory
+        cache is keyed by the model alone (the teacher is attacked once for all students)."""
+        if model.spec.text in self._runs:
+            return self._runs[model.spec.text]
+        dataset = self._dataset.get()
+        texts = [dataset.texts[i] for i in indices]
+        settings = self.attack_settings()
+        key = cache.key(
+            FORMAT,
+            {
+                "attack": vars(settings),
+                "mlm": self.mlm_fingerprint,
+                "model": self._outputs.fingerprint(model),
+                "model_inputs": [self.settings.max_length, self.settings.batch_size],
+                "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
+            },
+        )
+        store = cache.JsonStore(self.cache_dir, "attacks", "attack") if self.cache_dir else None
+        label = f"{role} {model.spec.text}"
+        payload = store.read(key) if store is not None else None
+        if payload is not None:
+            run = AttackRun.from_json(payload, cached=True)
+            self.progress.finish(
+                f"compressguard: attack on {label}: read from the cache ({_summary(run.examples)})"
+            )
+        else:
+            from .bert_attack import attack
+
+            mlm = self._mlm.get()
+            total = len(texts)
+            self.progress.update(label, 0, total, 0)
+            start = time.perf_counter()
+            examples = attack(
+                model.predict_proba,
+                mlm,
+                texts,
+                labels.tolist(),
+                settings,
+                indices=indices.tolist(),
+                progress=lambda done, hits: self.progress.update(label, done, total, hits),
+            )
+            run = AttackRun(model.spec.text, tuple(examples), time.perf_counter() - start)
+            if store is not None:
+                store.write(key, run.to_json())
+            self.progress.finish(
+                f"compressguard: attack on {label}: {_summary(run.examples)} in {run.seconds:.1f} s"
+            )
+        self._runs[model.spec.text] = run
+        return run
+
+    def pair(self, teacher: Model, student: Model) -> PairAttack:
+        """Both models attacked on the same examples, the student's labels put in the teacher's
+        order, and the student's predictions on the teacher's successful adversarial texts."""
+        dataset = self._dataset.get()
+        for model in (teacher, student):
+            if "probabilities" in model.missing:
+                raise MissingOutputError(model.missing["probabilities"])
+        order = label_order(teacher, student)
+        gold = dataset.label_indices(teacher.labels, teacher.num_labels)
+        indices = self.sample(dataset)
+        teacher_run = self.run(teacher, "teacher", indices, gold[indices])
+        student_run = self.run(student, "student", indices, order[gold[indices]])
+        to_teacher = np.argsort(order)  # student class -> teacher class
+        student_examples = tuple(_relabel(e, to_teacher) for e in student_run.examples)
+        adversarial = [e.adversarial for e in teacher_run.examples if e.success]
+        transferred = np.full(len(indices), -1, dtype=np.int64)
+        if adversarial:
+            found = to_teacher[student.predict_proba(adversarial).argmax(axis=1)]
+            transferred[[i for i, e in enumerate(teacher_run.examples) if e.success]] = found
+        return PairAttack(
+            teacher=teacher_run.examples,
+            student=student_examples,
+            transferred=transferred,
+            settings={
+                **vars(self.attack_settings()),
+                "mlm": self.settings.attack_mlm,
+                "examples": len(indices),
+            },
+            cached={"teacher": teacher_run.cached, "student": student_run.cached},
+            report_max=self.settings.attack_report_max,
+            label_names=teacher.labels,
+        )
+
+
+def _relabel(example: ExampleResult, to_teacher: np.ndarray) -> ExampleResult:
+    """An example's labels as indices of the teacher's label set."""
+    return replace(
+        example,
+        label=int(to_teacher[example.label]),
+        before=int(to_teacher[example.before]),
+        after=int(to_teacher[example.after]),
+    )
+
+
+def _summary(examples: tuple[ExampleResult, ...]) -> str:
+    attacked = sum(e.status != "skipped" for e in examples)
+    broken = sum(e.success for e in examples)
+    return f"{len(examples)} examples, {attacked} attacked, {broken} broken"

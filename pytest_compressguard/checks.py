@@ -1,0 +1,203 @@
+"""A check: one assertion's metric, bound, value and verdict, and how it is evaluated."""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .assertions import GENERATED
+from .errors import CompressGuardError, CompressGuardWarning
+from .metrics.catalogue import METRICS
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
+
+#: Below this many eval examples an assertion warns that the gate is noisy.
+NOISY_BELOW = 300
+_PACKAGE = str(Path(__file__).parent)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One ``assert_*`` call, passed or not, as the reports show it.
+
+    ``param`` is the metric's ``k`` or ``batch`` (named by ``param_name``); ``interval`` is
+    the ``confidence`` interval that decided a confidence check.
+    """
+
+    metric: str
+    op: str
+    threshold: float
+    value: float
+    passed: bool
+    test: str | None = None
+    param_name: str | None = None
+    param: int | None = None
+    confidence: float | None = None
+    interval: tuple[float, float] | None = None
+    message: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The metric with its parameter: ``knn_agreement (k=10)``, ``speedup at batch 32``."""
+        if self.param_name == "batch":
+            return f"{self.metric} at batch {self.param}"
+        if self.param_name is not None:
+            return f"{self.metric} (k={self.param})"
+        return self.metric
+
+    def to_json(self) -> dict[str, Any]:
+        """The check as the JSON report writes it."""
+        out: dict[str, Any] = {
+            "metric": self.metric,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "passed": self.passed,
+            "test": self.test,
+        }
+        if self.param_name is not None:
+            out[self.param_name] = self.param
+        if self.interval is not None:
+            out["confidence"] = self.confidence
+            out["interval"] = list(self.interval)
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        """A field of the JSON form, as checks were read before they were typed."""
+        return self.to_json()[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.to_json()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Check:
+        """A check read back from :meth:`to_json` (an xdist worker's record)."""
+        name = "batch" if "batch" in data else "k" if "k" in data else None
+        interval = data.get("interval")
+        return cls(
+            metric=data["metric"],
+            op=data["op"],
+            threshold=data["threshold"],
+            value=data["value"],
+            passed=data["passed"],
+            test=data.get("test"),
+            param_name=name,
+            param=data[name] if name else None,
+            confidence=data.get("confidence"),
+            interval=(interval[0], interval[1]) if interval else None,
+            message=data.get("message"),
+        )
+
+
+def evaluate(
+    c: Comparison,
+    metric: str,
+    threshold: float,
+    param: int | None = None,
+    confidence: float | None = None,
+) -> Check:
+    """Measure ``metric`` on the comparison and compare it with ``threshold`` (with
+    ``confidence``: the interval's bound decides). Bad arguments raise; a metric that cannot
+    be measured fails the test with its sentence; a failed check carries its message."""
+    __tracebackhide__ = True
+    entry = METRICS[metric]
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not math.isfinite(threshold)
+    ):
+        raise TypeError(f"the threshold of {metric} must be a finite number, got {threshold!r}")
+    if entry.param is not None and entry.param.name == "batch":
+        if isinstance(param, bool) or not isinstance(param, int) or param < 1:
+            raise ValueError(f"batch must be a positive integer, got {param!r}")
+    if confidence is not None and not entry.interval:
+        raise ValueError(f"confidence= is not available for {metric}: it has no interval")
+    if entry.param is not None and param is None:
+        param = c.ood_k  # the Deep-KNN k of the session
+    if confidence is not None and (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float))
+        or not (0 < confidence < 1)
+    ):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    bounds: tuple[float, float] | None = None
+    try:
+        value = float(c.value(metric, param))
+        if confidence is not None:
+            bounds = c.interval(metric, confidence, k=param or 10)
+    except (CompressGuardError, ValueError) as exc:
+        problem = str(exc)
+    else:
+        problem = None
+    if problem is not None:  # failed outside the except block: no chained traceback
+        pytest.fail(f"compressguard: {metric} could not be measured: {problem}", pytrace=False)
+    if entry.group in ("prediction", "representation", "distribution"):
+        warn_if_noisy(c)
+    decisive = value if bounds is None else (bounds[0] if entry.op == ">=" else bounds[1])
+    passed = decisive >= threshold if entry.op == ">=" else decisive <= threshold
+    if metric == "mcnemar_p_value":  # only a significant loss fails, not a gain
+        test = c.mcnemar()
+        passed = not (test.p_value < threshold and test.n10 > test.n01)
+    message = None
+    if not passed:
+        from .explain import failure_message
+
+        message = failure_message(c, metric, threshold, value, param, confidence, bounds)
+    return Check(
+        metric=metric,
+        op=entry.op,
+        threshold=float(threshold),
+        value=value,
+        passed=bool(passed),
+        test=c._test,
+        param_name=entry.param.name if entry.param is not None else None,
+        param=int(param) if param is not None else None,
+        confidence=float(confidence) if bounds is not None and confidence else None,
+        interval=bounds,
+        message=message,
+    )
+
+
+def warn_if_noisy(c: Comparison) -> None:
+    """Warn once per comparison when the eval data is too small to trust a gate."""
+    n = c.n
+    if "noisy" in c._warned or n >= NOISY_BELOW:
+        return
+    c._warned.add("noisy")
+    shown = ""
+    try:
+        if c.inputs.predictions.loaded and c.bootstrap > 0:
+            lo, hi = c.interval("label_loyalty")
+            shown = f" (label_loyalty's 95% interval: [{lo:.3f}, {hi:.3f}])"
+    except (CompressGuardError, ValueError):
+        pass
+    warnings.warn(
+        CompressGuardWarning(
+            f"compressguard: {c.student} vs {c.teacher} is evaluated on only {n} "
+            f"examples; below {NOISY_BELOW} a gate is noisy{shown}: use more data or "
+            "assert with confidence=0.95"
+        ),
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by the caller at the first frame
+    outside this package: the user's test line, whichever helper it called."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE) or frame.f_code.co_filename == GENERATED
+    ):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -1,0 +1,156 @@
+"""What a comparison reads: the pair's outputs, each kind loaded lazily on first use.
+
+The session builds a :class:`PairInputs` for each teacher/student pair; a
+:class:`~pytest_compressguard.comparison.Comparison` reads it and never loads or runs a model
+itself. Each part is a :class:`Lazy` value, so an expensive output (the attack, the OOD bank's
+embeddings) is computed only when a metric that needs it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from .attacks.bert_attack import ExampleResult
+from .efficiency import Footprint, Latency
+from .errors import CompressGuardError
+
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A value loaded on first use; a CompressGuardError is kept and raised again."""
+
+    def __init__(self, load: Callable[[], T] | None, absent: str) -> None:
+        self._load = load
+        self._absent = absent
+        self._value: T | None = None
+        self.error: CompressGuardError | None = None
+
+    @classmethod
+    def of(cls, value: T | None, absent: str) -> Lazy[T]:
+        """A value known already, so loaded (or, for None, absent with the sentence
+        ``absent``)."""
+        lazy = cls((lambda: value) if value is not None else None, absent)
+        lazy._value = value
+        return lazy
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    @property
+    def configured(self) -> bool:
+        return self._load is not None
+
+    def get(self) -> T:
+        if self._value is None:
+            if self.error is None and self._load is None:
+                self.error = CompressGuardError(self._absent)
+            if self.error is not None:
+                raise self.error
+            try:
+                self._value = self._load()  # type: ignore[misc]
+            except CompressGuardError as exc:
+                self.error = exc
+                raise
+        return self._value
+
+
+@dataclass(frozen=True)
+class PairOutputs:
+    """Aligned outputs of a pair: probabilities in the teacher's label order, gold labels."""
+
+    teacher: np.ndarray
+    student: np.ndarray
+    labels: np.ndarray
+    texts: tuple[str, ...]
+    label_names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PairEmbeddings:
+    """Both models' (N, H) embeddings of the eval texts (H may differ between the models)."""
+
+    teacher: np.ndarray
+    student: np.ndarray
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PairAttack:
+    """Both models' attacks on the same examples, every label in the teacher's label order.
+
+    ``transferred[i]`` is the student's prediction on the teacher's adversarial text of example
+    ``i`` where the teacher's attack succeeded, -1 elsewhere.
+    """
+
+    teacher: tuple[ExampleResult, ...]
+    student: tuple[ExampleResult, ...]
+    transferred: np.ndarray
+    settings: dict[str, Any]
+    cached: dict[str, bool]
+    report_max: int = 50
+    label_names: tuple[str, ...] | None = None
+
+    def arrays(self, model: str) -> dict[str, np.ndarray]:
+        """One model's per-example attack outcomes as arrays."""
+        examples = self.teacher if model == "teacher" else self.student
+        return {
+            name: np.array([getattr(e, name) for e in examples])
+            for name in ("label", "before", "after", "words", "words_changed", "queries")
+        } | {
+            "success": np.array([e.success for e in examples], dtype=bool),
+            "attacked": np.array([e.status != "skipped" for e in examples], dtype=bool),
+        }
+
+
+@dataclass(frozen=True)
+class PairEfficiency:
+    """Both models' footprints, and a way to time either model at a batch size."""
+
+    teacher: Footprint
+    student: Footprint
+    latency: Callable[[str, int], Latency]
+
+
+@dataclass(frozen=True)
+class OodInputs:
+    """Both models' embeddings of the in-distribution bank and of the candidate OOD texts."""
+
+    teacher_bank: np.ndarray
+    student_bank: np.ndarray
+    teacher_ood: np.ndarray
+    student_ood: np.ndarray
+    ood_texts: tuple[str, ...]
+    ood_spec: str = "ood data"
+
+
+OOD_ABSENT = (
+    "OOD agreement needs in-distribution training data and candidate OOD data "
+    "(--train-data and --ood-data)"
+)
+
+
+@dataclass(frozen=True)
+class PairInputs:
+    """Everything a comparison of one pair on one dataset may read, each part lazy.
+
+    ``n`` is the number of eval examples, known without running a model.
+    """
+
+    n: int
+    predictions: Lazy[PairOutputs] = field(
+        default_factory=lambda: Lazy(None, "no predictions were given")
+    )
+    embeddings: Lazy[PairEmbeddings] = field(
+        default_factory=lambda: Lazy(None, "no embeddings were given")
+    )
+    ood: Lazy[OodInputs] = field(default_factory=lambda: Lazy(None, OOD_ABSENT))
+    attack: Lazy[PairAttack] = field(default_factory=lambda: Lazy(None, "no attack was configured"))
+    efficiency: Lazy[PairEfficiency] = field(
+        default_factory=lambda: Lazy(None, "sizes and latencies need the loaded models")
+    )

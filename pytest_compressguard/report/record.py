@@ -1,0 +1,196 @@
+"""The JSON record of a comparison, and the merging of records from xdist workers.
+
+A record is a plain dict (the JSON report's ``comparisons`` entries) whose ``checks`` are
+:class:`~pytest_compressguard.checks.Check` objects until :func:`to_json`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..attacks.bert_attack import ExampleResult
+from ..checks import Check
+from ..errors import CompressGuardError, MissingOutputError
+from ..metrics.catalogue import CATALOGUE
+
+if TYPE_CHECKING:
+    from ..comparison import Comparison
+
+#: Points of the probability scatter kept in the record (a seeded sample beyond this).
+SAMPLE_POINTS = 1000
+#: Record parts that are the same wherever the pair was measured: the first copy is kept.
+FIRST_WINS = (
+    "attack",
+    "adversarial_examples",
+    "error",
+    "per_class",
+    "confusion_matrix",
+    "mcnemar",
+    "probability_sample",
+    "efficiency",
+)
+
+
+def measure(c: Comparison) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every recorded metric of the groups whose outputs a test loaded, by name, and why each
+    one that cannot be measured cannot. Nothing is loaded here that no test asked for, except
+    what the loaded outputs already hold (predictions and embeddings come from one pass)."""
+    groups: set[str] = set()
+    if c.loaded:
+        groups |= {"prediction", "representation"}
+    if c.inputs.efficiency.loaded or (c.loaded and c.inputs.efficiency.configured):
+        groups.add("efficiency")  # sizes are read from files: no model pass
+    if c.inputs.ood.loaded:  # the OOD bank and candidates: passes of their own
+        groups.add("distribution")
+    if c.inputs.attack.loaded:  # attacks are slow: measured only when a test asked
+        groups.add("robustness")
+    values: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    for metric in CATALOGUE:
+        if not metric.recorded or metric.group not in groups:
+            continue
+        try:
+            value = c.value(metric.name, metric.param.default if metric.param else None)
+        except (CompressGuardError, ValueError) as exc:
+            reasons[metric.name] = str(exc)
+        else:
+            values[metric.name] = value
+    return values, reasons
+
+
+def probability_sample(c: Comparison, limit: int = SAMPLE_POINTS) -> dict[str, list[Any]]:
+    """Each model's probability of the gold label on up to ``limit`` examples (all of them,
+    or a sample seeded with the comparison's seed), with whether each model is right: the
+    points of the report's teacher-vs-student scatter."""
+    o = c.outputs
+    n = len(o.labels)
+    if n <= limit:
+        index = np.arange(n)
+    else:
+        index = np.sort(np.random.default_rng(c.seed).choice(n, limit, replace=False))
+    gold = o.labels[index]
+    return {
+        "index": index.tolist(),
+        "teacher": np.round(o.teacher[index, gold], 4).tolist(),
+        "student": np.round(o.student[index, gold], 4).tolist(),
+        "teacher_right": (o.teacher[index].argmax(axis=1) == gold).astype(int).tolist(),
+        "student_right": (o.student[index].argmax(axis=1) == gold).astype(int).tolist(),
+    }
+
+
+def record(c: Comparison) -> dict[str, Any]:
+    """The comparison as the JSON report writes it: every metric of the outputs its tests
+    loaded, and why each other metric of them could not be measured."""
+    out: dict[str, Any] = {
+        "teacher": c.teacher,
+        "student": c.student,
+        "dataset": c.dataset,
+        "n": None,
+        "metrics": {},
+        "checks": list(c.checks),
+    }
+    inputs = c.inputs
+    if inputs.attack.loaded:
+        a = c.attack_results
+        out["attack"] = {**a.settings, "cached": dict(a.cached)}
+        out["adversarial_examples"] = [
+            _adversarial_json(e, model)
+            for model, examples in (("teacher", a.teacher), ("student", a.student))
+            for e in _reported(examples, a.report_max)
+        ]
+    if c.loaded or inputs.attack.loaded or inputs.efficiency.loaded:
+        values, reasons = measure(c)
+        out["n"] = c.n
+        out["metrics"] = values
+        if reasons:
+            out["unavailable"] = reasons
+        ci = c.intervals()
+        if ci:
+            out["ci"] = ci
+        batches = c.timed_batches()
+        if batches:
+            out["efficiency"] = {
+                "latency": {
+                    model: {str(b): c.latency(model, b).to_json() for b in batches}
+                    for model in ("teacher", "student")
+                },
+                "speedup": {str(b): c.speedup(b) for b in batches},
+            }
+        if inputs.predictions.loaded:
+            out["per_class"] = c.per_class()
+            out["confusion_matrix"] = c.confusion()
+            out["mcnemar"] = c.mcnemar().to_json()
+            out["probability_sample"] = probability_sample(c)
+    error = inputs.predictions.error or inputs.embeddings.error or inputs.attack.error
+    if error is not None and not isinstance(error, MissingOutputError):
+        out["error"] = str(error)
+    return out
+
+
+def merge(records: list[dict[str, Any]], students: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Records of the same pair (from this process and xdist workers) merged into one, in the
+    students' command-line order, however the workers finished."""
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for rec in records:
+        key = (rec["teacher"], rec["student"], rec["dataset"])
+        if key not in merged:
+            merged[key] = {**rec, "metrics": dict(rec["metrics"]), "checks": list(rec["checks"])}
+            if "unavailable" in rec:
+                merged[key]["unavailable"] = dict(rec["unavailable"])
+            continue
+        into = merged[key]
+        for extra in FIRST_WINS:
+            if extra in rec and extra not in into:
+                into[extra] = rec[extra]
+        if "ci" in rec:
+            into["ci"] = {**into.get("ci", {}), **rec["ci"]}
+        into["metrics"].update(rec["metrics"])
+        into["checks"].extend(rec["checks"])
+        if "unavailable" in rec:
+            into.setdefault("unavailable", {}).update(rec["unavailable"])
+        if into.get("n") is None:
+            into["n"] = rec.get("n")
+    for rec in merged.values():
+        rec["checks"].sort(key=lambda check: check.test or "")  # stable: call order
+        unavailable = rec.pop("unavailable", {})
+        unavailable = {k: v for k, v in unavailable.items() if k not in rec["metrics"]}
+        if unavailable:
+            rec["unavailable"] = unavailable
+    order = {spec: i for i, spec in enumerate(students)}
+    return sorted(
+        merged.values(), key=lambda r: (order.get(r["student"], len(order)), r["student"])
+    )
+
+
+def to_json(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record with its checks as JSON objects."""
+    return {**rec, "checks": [check.to_json() for check in rec["checks"]]}
+
+
+def from_json(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record read back from :func:`to_json` (an xdist worker's, a JSON report's); a
+    record whose checks are typed already is returned as it is."""
+    checks = [c if isinstance(c, Check) else Check.from_json(c) for c in rec["checks"]]
+    return {**rec, "checks": checks}
+
+
+def _reported(examples: tuple[ExampleResult, ...], limit: int) -> list[ExampleResult]:
+    """The examples the JSON lists: successes first, then failed attacks, in data order."""
+    attacked = [e for e in examples if e.status != "skipped"]
+    return sorted(attacked, key=lambda e: not e.success)[:limit]
+
+
+def _adversarial_json(e: ExampleResult, model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "index": e.index,
+        "original": e.original,
+        "adversarial": e.adversarial,
+        "label": e.label,
+        "before": e.before,
+        "after": e.after,
+        "words_changed": e.words_changed,
+        "success": e.success,
+    }
