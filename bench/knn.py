@@ -3,8 +3,8 @@
 Both paths find, for every example, its k nearest other examples by cosine similarity (ties by
 index) under a teacher's and a student's embeddings, and the mean Jaccard index of the two sets.
 
-- faiss: ``knn_sets`` + ``set_jaccard`` of ``pytest_compressguard.metrics.representation`` (IndexFlatIP candidates,
-  float64 rescoring; never an N x N matrix).
+- faiss: ``knn_sets`` + ``set_jaccard`` of ``pytest_compressguard.metrics.representation``
+  (IndexFlatIP candidates, float64 rescoring; never an N x N matrix).
 - numpy: float64 cosine similarities of a block of 256 rows against all N rows at a time, top k
   by (similarity, index).
 

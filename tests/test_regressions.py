@@ -276,3 +276,26 @@ def test_the_noise_warning_points_at_the_test_line_in_both_call_styles():
         found = [w for w in caught if issubclass(w.category, CompressGuardWarning)]
         assert len(found) == 1, style
         assert found[0].filename == __file__, (style, found[0].filename)
+
+
+def test_the_type_stub_is_generated_from_the_current_catalogue():
+    """assertions.pyi (what type checkers read) is the catalogue's helpers, regenerated with
+    ``python -m pytest_compressguard.assertions``."""
+    from pytest_compressguard import assertions
+
+    assert assertions.STUB.read_text(encoding="utf-8") == assertions.source(stub=True)
+
+
+def test_every_helper_has_a_real_signature_and_docstring():
+    import inspect
+
+    import pytest_compressguard as cg
+    from pytest_compressguard.metrics.catalogue import ASSERTIONS
+
+    for assertion, metric in ASSERTIONS:
+        twin, method = getattr(cg, assertion.name), getattr(Comparison, assertion.name)
+        assert twin.__doc__ == method.__doc__ and assertion.name in cg.__all__
+        keywords = list(inspect.signature(twin).parameters)[1:]
+        assert keywords == list(inspect.signature(method).parameters)[1:]
+        assert keywords[0] == assertion.keyword
+        assert ("confidence" in keywords) == metric.interval
