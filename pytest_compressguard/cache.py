@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 
+def digest(value: Any) -> str:
+    """SHA-256 of the JSON of ``value`` (keys sorted)."""
+    return sha256(json.dumps(value, sort_keys=True).encode())
+
+
 def key(format_number: int, parts: Any) -> str:
-    """SHA-256 of the JSON of ``parts`` and the format number (keys sorted)."""
-    material = json.dumps({"format": format_number, **parts}, sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()
+    """The digest of ``parts`` and the format number."""
+    return digest({"format": format_number, **parts})
 
 
 def sha256(data: bytes) -> str:
@@ -78,11 +82,7 @@ class Store:
         except (OSError, ValueError, KeyError, TypeError):
             intact = False
         if not intact:
-            warnings.warn(
-                f"compressguard: ignoring the damaged {self.what} cache entry {manifest}; "
-                "computing it again",
-                stacklevel=3,
-            )
+            _damaged(self.what, manifest)
             return None
         return data
 
@@ -103,10 +103,6 @@ class JsonStore:
         self.folder = directory / kind
         self.what = what
 
-    @staticmethod
-    def _digest(payload: Any) -> str:
-        return sha256(json.dumps(payload, sort_keys=True).encode())
-
     def read(self, entry_key: str) -> Any | None:
         """The entry's payload, or None when absent or not intact (with a warning)."""
         path = self.folder / f"{entry_key}.json"
@@ -114,21 +110,25 @@ class JsonStore:
             return None
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-            intact = entry["key"] == entry_key and entry["sha256"] == self._digest(entry["payload"])
+            intact = entry["key"] == entry_key and entry["sha256"] == digest(entry["payload"])
         except (OSError, ValueError, KeyError, TypeError):
             intact = False
         if not intact:
-            warnings.warn(
-                f"compressguard: ignoring the damaged {self.what} cache entry {path}; "
-                "computing it again",
-                stacklevel=3,
-            )
+            _damaged(self.what, path)
             return None
         return entry["payload"]
 
     def write(self, entry_key: str, payload: Any) -> Path:
         """Write an entry atomically."""
         path = self.folder / f"{entry_key}.json"
-        entry = {"key": entry_key, "sha256": self._digest(payload), "payload": payload}
+        entry = {"key": entry_key, "sha256": digest(payload), "payload": payload}
         write_atomic(path, json.dumps(entry).encode())
         return path
+
+
+def _damaged(what: str, path: Path) -> None:
+    """Warn, pointing at the caller of the store's ``read``, that an entry is ignored."""
+    warnings.warn(
+        f"compressguard: ignoring the damaged {what} cache entry {path}; computing it again",
+        stacklevel=4,
+    )

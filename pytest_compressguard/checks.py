@@ -13,7 +13,7 @@ import pytest
 
 from .assertions import GENERATED
 from .errors import CompressGuardError, CompressGuardWarning
-from .metrics.catalogue import METRICS
+from .metrics.catalogue import DEFAULT_K, METRICS
 
 if TYPE_CHECKING:
     from .comparison import Comparison
@@ -133,7 +133,7 @@ def evaluate(
     try:
         value = float(c.value(metric, param))
         if confidence is not None:
-            bounds = c.interval(metric, confidence, k=param or 10)
+            bounds = c.interval(metric, confidence, k=param or DEFAULT_K)
     except (CompressGuardError, ValueError) as exc:
         problem = str(exc)
     else:

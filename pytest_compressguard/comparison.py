@@ -16,13 +16,12 @@ from .errors import CompressGuardError
 from .inputs import Lazy, OodInputs, PairEmbeddings, PairInputs, PairOutputs
 from .metrics import robustness as r
 from .metrics import slices
-from .metrics.catalogue import INTERVAL_METRICS, METRICS, K, prediction_statistics
+from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS, prediction_statistics
 from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
 from .metrics.stats import McNemar, MeanStatistic, bootstrap_means, interval, mcnemar
 
 T = TypeVar("T")
-DEFAULT_K = K.default or 10
 DEFAULT_KS = (1, 5, 10, 20, 50)
 
 
@@ -64,6 +63,7 @@ class Comparison(Assertions):
         self._values: dict[str, Any] = {}
         self._replicates: dict[str, np.ndarray] = {}
         self._neighbours: dict[str, np.ndarray] = {}
+        self._latency: dict[tuple[str, int], Any] = {}
 
     @classmethod
     def from_arrays(
@@ -413,17 +413,15 @@ class Comparison(Assertions):
     def latency(self, model: str, batch: int = 1) -> Any:
         """The median time (:class:`~pytest_compressguard.efficiency.Latency`) of one call of
         ``"teacher"`` or ``"student"`` on ``batch`` eval texts, measured once per session."""
-        return self._value(
-            f"latency/{model}@{batch}", lambda: self.inputs.efficiency.get().latency(model, batch)
-        )
+        if (model, batch) not in self._latency:
+            self._latency[(model, batch)] = self.inputs.efficiency.get().latency(model, batch)
+        return self._latency[(model, batch)]
 
     def timed_batches(self) -> list[int]:
         """The batch sizes at which both models were timed, ascending."""
-        timed = {key.split("@")[1] for key in self._values if key.startswith("latency/")}
         return sorted(
-            int(b)
-            for b in timed
-            if f"latency/teacher@{b}" in self._values and f"latency/student@{b}" in self._values
+            {b for m, b in self._latency if m == "teacher"}
+            & {b for m, b in self._latency if m == "student"}
         )
 
     def speedup(self, batch: int = 1) -> float:

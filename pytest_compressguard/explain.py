@@ -13,13 +13,12 @@ import numpy as np
 from .attacks.bert_attack import ExampleResult
 from .errors import CompressGuardError
 from .metrics import slices
-from .metrics.catalogue import INTERVAL_METRICS, METRICS
+from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS
 from .metrics.prediction import jensen_shannon, kl_per_example
 
 if TYPE_CHECKING:
     from .comparison import Comparison
 
-DEFAULT_K = 10
 MAX_EXAMPLES_SHOWN = 5
 
 

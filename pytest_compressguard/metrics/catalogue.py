@@ -44,7 +44,9 @@ class Param:
     doc: str
 
 
-K = Param("k", 10, "neighbours per example")
+#: The k of kNN agreement when a check or report names none.
+DEFAULT_K = 10
+K = Param("k", DEFAULT_K, "neighbours per example")
 OOD_K = Param("k", None, "Deep-KNN neighbours (default: --ood-k)")
 BATCH = Param("batch", 1, "texts per timed call")
 

@@ -192,9 +192,6 @@ def _verdict(records: list[dict[str, Any]]) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-_value = metric_value
-
-
 def _format(name: str, value: Any) -> str:
     if value is None:
         return "&ndash;"
@@ -218,7 +215,7 @@ def _metric_table(records: list[dict[str, Any]]) -> str:
     head = "".join(f"<th><code>{escape(r['student'])}</code></th>" for r in records)
     rows = []
     for group, names in _GROUPS:
-        shown = [n for n in names if any(_value(r, n) is not None for r in records)]
+        shown = [n for n in names if any(metric_value(r, n) is not None for r in records)]
         if not shown:
             continue
         rows.append(f'<tr class="group"><td colspan="{len(records) + 1}">{group}</td></tr>')
@@ -244,7 +241,9 @@ def _metric_table(records: list[dict[str, Any]]) -> str:
                     if any(not c.passed for c in checks)
                     else ' class="passed"'
                 )
-                cells.append(f"<td{state}>{_format(name, _value(r, name))}{interval}{marks}</td>")
+                cells.append(
+                    f"<td{state}>{_format(name, metric_value(r, name))}{interval}{marks}</td>"
+                )
             rows.append(f"<tr><td><code>{escape(name)}</code></td>{''.join(cells)}</tr>")
     unavailable = []
     for r in records:
