@@ -299,3 +299,34 @@ def test_every_helper_has_a_real_signature_and_docstring():
         assert keywords == list(inspect.signature(method).parameters)[1:]
         assert keywords[0] == assertion.keyword
         assert ("confidence" in keywords) == metric.interval
+
+
+SESSION_FIXTURE = """
+import pytest
+
+@pytest.fixture(scope="session")
+def loyalty(compressguard_comparison):
+    return compressguard_comparison.label_loyalty()
+
+def test_uses_a_session_fixture(guard, loyalty):
+    assert loyalty == guard.label_loyalty()
+    guard.assert_label_loyalty(min=0.0)
+"""
+
+
+def test_session_fixtures_share_the_comparison_that_guard_binds_to_the_test(
+    pytester, tiny_models, tmp_path
+):
+    """guard is function-scoped; compressguard_comparison is the same comparison for session
+    fixtures, and a check made through guard names its test."""
+    out = tmp_path / "out.json"
+    result = run_gate(
+        pytester,
+        tiny_models,
+        str(tiny_models.student),
+        source=SESSION_FIXTURE,
+        extra=[f"--compressguard-json={out}"],
+    )
+    result.assert_outcomes(passed=1)
+    checks = json.loads(out.read_text())["comparisons"][0]["checks"]
+    assert [c["test"] for c in checks] == ["test_gate.py::test_uses_a_session_fixture[student]"]
