@@ -8,10 +8,10 @@ import os
 import re
 import subprocess
 import sys
-from html import escape
 from pathlib import Path
 
 import pytest
+from markupsafe import escape  # the escaping of the Jinja2 template (&#39; for a quote)
 
 from pytest_compressguard.report import html
 from tests import browser
@@ -131,3 +131,31 @@ def test_the_scatter_keeps_a_seeded_sample_of_large_data():
     assert Comparison.from_arrays(pt, ps, y, seed=5).probability_sample(limit=10) != sample
     assert sample["student"] == [round(float(ps[i, y[i]]), 4) for i in index]
     assert sample["teacher_right"] == [int(pt[i].argmax() == y[i]) for i in index]
+
+
+def test_text_from_users_is_escaped_everywhere():
+    """Model specs, label names and example texts reach the page as text, never as markup:
+    the template autoescapes them and the figures escape what they draw."""
+    import numpy as np
+
+    from pytest_compressguard.comparison import Comparison
+    from pytest_compressguard.report.record import record
+
+    hostile = "<script>alert(1)</script>"
+    rng = np.random.default_rng(0)
+    pt, ps = rng.dirichlet([1, 1], 40), rng.dirichlet([1, 1], 40)
+    y = rng.integers(0, 2, 40)
+    guard = Comparison.from_arrays(
+        pt,
+        ps,
+        y,
+        tuple(f"{hostile} {i}" for i in range(40)),
+        student=f"student{hostile}",
+        label_names=(f"neg{hostile}", "pos"),
+    )
+    with pytest.raises(AssertionError), pytest.warns(UserWarning, match="noisy"):
+        guard.assert_label_loyalty(min=1.0)  # a failed check: its message shows the texts
+    text = html.render([record(guard)])
+    assert "<script" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown, as text
+    assert 'id="failures"' in text and "&lt;script&gt;alert(1)&lt;/script&gt; " in text
