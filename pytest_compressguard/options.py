@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .attacks.bert_attack import AttackSettings
 from .errors import ModelSpecError
+from .models.base import BATCH_SIZE, MAX_LENGTH
 from .models.spec import parse_spec
 
 GROUP = "compressguard"
@@ -130,15 +132,31 @@ class Option:
     dest: str
     help: str
     parse: Callable[[str], Any] = text
-    default: Any = None
     many: bool = False
     metavar: str = "VALUE"
     #: A flag without a value; its ini twin reads true/false (parse must be ``boolean``).
     switch: bool = False
+    #: What the option means when it is not given, where its default is None.
+    unset: str | None = None
 
     @property
     def ini(self) -> str:
         return f"compressguard_{self.dest}"
+
+    @property
+    def default(self) -> Any:
+        """The value when neither the command line nor the ini file gives one (from
+        ``Settings``, where every default is written)."""
+        return _DEFAULTS[self.dest]
+
+    @property
+    def default_text(self) -> str | None:
+        """The default as the help text shows it."""
+        if self.switch:
+            return "off"
+        if self.default is None or self.default == ():
+            return self.unset
+        return str(self.default)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -182,87 +200,78 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--ood-k",
         "ood_k",
-        "Deep-KNN: score = distance to the k-th nearest training embedding (default: 10).",
+        "Deep-KNN: score = distance to the k-th nearest training embedding.",
         positive_int,
-        default=10,
         metavar="K",
     ),
     Option(
         "--pooling",
         "pooling",
         "embedding of a text: cls (the [CLS] vector of the last hidden state) or mean "
-        "(masked mean); default: cls.",
+        "(masked mean).",
         pooling,
-        default="cls",
         metavar="cls|mean",
     ),
     Option(
         "--embedding-output",
         "embedding_output",
-        "name of the ONNX output holding the last hidden state (default: last_hidden_state).",
-        default="last_hidden_state",
+        "name of the ONNX output holding the last hidden state.",
         metavar="NAME",
     ),
     Option(
         "--attack-mlm",
         "attack_mlm",
         "masked language model proposing BERT-Attack's substitutes: a local BertForMaskedLM "
-        "directory or a Hub id (default: bert-base-uncased, the paper's).",
+        "directory or a Hub id (the default is the paper's).",
         mlm,
-        default="bert-base-uncased",
         metavar="SPEC",
     ),
     Option(
         "--attack-examples",
         "attack_examples",
-        "attack a seeded sample of N labelled eval examples (default: 100).",
+        "attack a seeded sample of N labelled eval examples.",
         positive_int,
-        default=100,
         metavar="N",
     ),
     Option(
         "--attack-candidates",
         "attack_candidates",
-        "substitutes proposed per word (default: 48).",
+        "substitutes proposed per word.",
         positive_int,
-        default=48,
         metavar="K",
     ),
     Option(
         "--attack-max-perturb",
         "attack_max_perturb",
-        "at most this share of an example's words may change (default: 0.4).",
+        "at most this share of an example's words may change.",
         share,
-        default=0.4,
         metavar="SHARE",
     ),
     Option(
         "--attack-max-queries",
         "attack_max_queries",
-        "at most N model calls per example, the importance pass included (default: no limit).",
+        "at most N model calls per example, the importance pass included.",
         positive_int,
+        unset="no limit",
         metavar="N",
     ),
     Option(
         "--attack-report-max",
         "attack_report_max",
-        "adversarial examples per model written to the JSON report (default: 50).",
+        "adversarial examples per model written to the JSON report.",
         non_negative_int,
-        default=50,
         metavar="N",
     ),
     Option(
         "--text-column",
         "text_column",
-        "column holding the text (default: text).",
-        default="text",
+        "column holding the text.",
         metavar="NAME",
     ),
     Option(
         "--label-column",
         "label_column",
-        "column holding the gold label (default: label).",
-        default="label",
+        "column holding the gold label.",
         metavar="NAME",
     ),
     Option(
@@ -274,44 +283,39 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--batch-size",
         "batch_size",
-        "examples per forward pass (default: 32).",
+        "examples per forward pass.",
         positive_int,
-        default=32,
         metavar="N",
     ),
     Option(
         "--max-length",
         "max_length",
-        "truncate inputs to N tokens (default: 128).",
+        "truncate inputs to N tokens.",
         positive_int,
-        default=128,
         metavar="N",
     ),
-    Option(
-        "--device", "device", "cpu or cuda (default: cpu).", device, default="cpu", metavar="DEVICE"
-    ),
+    Option("--device", "device", "cpu or cuda.", device, metavar="DEVICE"),
     Option(
         "--max-examples",
         "max_examples",
         "evaluate on a deterministic sample of N examples (see --seed).",
         positive_int,
+        unset="all",
         metavar="N",
     ),
     Option(
         "--seed",
         "seed",
-        "seed of the --max-examples sample, the attack sample and the bootstrap (default: 0).",
+        "seed of the --max-examples sample, the attack sample and the bootstrap.",
         non_negative_int,
-        default=0,
         metavar="N",
     ),
     Option(
         "--compressguard-bootstrap",
         "bootstrap",
         "paired bootstrap resamples behind each metric's 95%% interval and confidence= "
-        "checks; seeded with --seed; 0 turns intervals off (default: 1000).",
+        "checks; seeded with --seed; 0 turns intervals off.",
         non_negative_int,
-        default=1000,
         metavar="N",
     ),
     Option(
@@ -320,7 +324,6 @@ OPTIONS: tuple[Option, ...] = (
         "also compare every pair among the teacher and the students (a matrix per metric, "
         "in the summary, the JSON and the HTML report).",
         boolean,
-        default=False,
         switch=True,
     ),
     Option(
@@ -339,16 +342,17 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--compressguard-cache-dir",
         "cache_dir",
-        "where exported/quantized models, model outputs and attack results are cached "
-        "(default: the pytest cache directory).",
+        "where exported/quantized models, model outputs and attack results are cached.",
         metavar="DIR",
+        unset="pytest's cache dir",
     ),
 )
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved value of every option."""
+    """The resolved value of every option. Its field defaults are the options' defaults:
+    the help texts, ``Option.default`` and ``resolve`` read them from here."""
 
     teacher: str | None = None
     student: tuple[str, ...] = ()
@@ -360,15 +364,15 @@ class Settings:
     embedding_output: str = "last_hidden_state"
     attack_mlm: str = "bert-base-uncased"
     attack_examples: int = 100
-    attack_candidates: int = 48
-    attack_max_perturb: float = 0.4
-    attack_max_queries: int | None = None
+    attack_candidates: int = AttackSettings.candidates
+    attack_max_perturb: float = AttackSettings.max_perturb
+    attack_max_queries: int | None = AttackSettings.max_queries
     attack_report_max: int = 50
     text_column: str = "text"
     label_column: str = "label"
     tokenizer: str | None = None
-    batch_size: int = 32
-    max_length: int = 128
+    batch_size: int = BATCH_SIZE
+    max_length: int = MAX_LENGTH
     device: str = "cpu"
     max_examples: int | None = None
     seed: int = 0
@@ -379,11 +383,15 @@ class Settings:
     cache_dir: str | None = None
 
 
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
+
+
 def register(parser: pytest.Parser) -> None:
     """Add the compressguard option group and its ini twins."""
     group = parser.getgroup(GROUP, "compressguard: behavioural checks of compressed models")
     for option in OPTIONS:
-        help_ = option.help + f" Ini: {option.ini}."
+        shown = option.default_text
+        help_ = option.help + (f" Default: {shown}." if shown else "") + f" Ini: {option.ini}."
         if option.switch:
             group.addoption(
                 option.flag,
@@ -426,10 +434,9 @@ def resolve(config: pytest.Config) -> Settings:
             except argparse.ArgumentTypeError as exc:
                 raise pytest.UsageError(f"{option.ini} = {raw!r} in the ini file: {exc}") from None
         if option.many:
-            value = tuple(value or ())
-        if value is None:
-            value = option.default
-        values[option.dest] = value
+            value = tuple(value or ()) or None
+        if value is not None:
+            values[option.dest] = value
     settings = Settings(**values)
     if settings.teacher and not settings.student:
         raise pytest.UsageError("compressguard: --teacher needs at least one --student")

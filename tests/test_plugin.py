@@ -682,3 +682,39 @@ def test_xdist_gives_the_same_json(pytester, tiny_models, tmp_path, monkeypatch)
         for extra in ("per_class", "confusion_matrix", "mcnemar"):
             assert x[extra] == y[extra]
     result.stdout.fnmatch_lines(["*= compressguard =*"])
+
+
+def test_the_readme_option_table_agrees_with_the_options():
+    """Every option is in the README's table with its ini twin and the default that
+    ``Settings`` (the one place defaults are written) gives it."""
+    from pathlib import Path
+
+    from pytest_compressguard.options import OPTIONS, Settings
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.replace("\\|", "/").strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`--"):
+            flag = cells[0].strip("`").split("=")[0].split("`")[0]
+            rows[flag] = (cells[1].split("`")[1], cells[2].strip("`"))
+    assert set(rows) == {o.flag for o in OPTIONS}
+    for option in OPTIONS:
+        ini, default = rows[option.flag]
+        assert ini == option.ini, option.flag
+        assert getattr(Settings(), option.dest) == option.default
+        if option.default not in (None, (), False):
+            assert default == str(option.default), option.flag
+        else:
+            assert default == (option.default_text or ""), option.flag
+
+
+def test_an_option_given_nowhere_takes_its_default(pytester):
+    pytester.makeconftest("""
+from pytest_compressguard.options import Settings, resolve
+
+def pytest_configure(config):
+    assert resolve(config) == Settings()
+""")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    pytester.runpytest_inprocess().assert_outcomes(passed=1)

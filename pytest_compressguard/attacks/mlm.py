@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelLoadError, ModelSpecError
+from ..models.base import MAX_LENGTH
 from ..models.hf import checkpoint_fingerprint, quiet_loading
 from ..models.spec import ModelSpec, parse_spec
 
@@ -37,7 +38,7 @@ class MaskedLM:
     predictions at each word's position (Li et al., 2020, §3.2).
     """
 
-    def __init__(self, spec: str, *, max_length: int = 128, device: str = "cpu") -> None:
+    def __init__(self, spec: str, *, max_length: int = MAX_LENGTH, device: str = "cpu") -> None:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         from ..models.hf import _torch_device

@@ -14,6 +14,11 @@ import numpy as np
 from ..errors import LabelMismatchError, MissingOutputError
 from .spec import ModelSpec
 
+#: Examples per forward pass and truncation length in tokens, unless told otherwise (the
+#: plugin's --batch-size and --max-length default to these).
+BATCH_SIZE = 32
+MAX_LENGTH = 128
+
 _DEFAULT_LABEL = re.compile(r"^LABEL_\d+$")
 
 

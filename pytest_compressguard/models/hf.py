@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from .base import BatchedModel, label_names, local_fingerprint
+from .base import BATCH_SIZE, MAX_LENGTH, BatchedModel, label_names, local_fingerprint
 from .spec import ModelSpec
 
 
@@ -85,8 +85,8 @@ class HFClassifier(BatchedModel):
         self,
         spec: ModelSpec,
         *,
-        batch_size: int = 32,
-        max_length: int = 128,
+        batch_size: int = BATCH_SIZE,
+        max_length: int = MAX_LENGTH,
         device: str = "cpu",
         tokenizer: str | None = None,
         pooling: str = "cls",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from .base import BatchedModel, hash_files, label_names
+from .base import BATCH_SIZE, MAX_LENGTH, BatchedModel, hash_files, label_names
 from .hf import load_tokenizer
 from .spec import ModelSpec
 
@@ -45,8 +45,8 @@ class OnnxClassifier(BatchedModel):
         self,
         spec: ModelSpec,
         *,
-        batch_size: int = 32,
-        max_length: int = 128,
+        batch_size: int = BATCH_SIZE,
+        max_length: int = MAX_LENGTH,
         device: str = "cpu",
         tokenizer: str | None = None,
         pooling: str = "cls",

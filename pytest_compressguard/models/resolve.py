@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Model
+from .base import BATCH_SIZE, MAX_LENGTH, Model
 from .spec import ModelSpec, parse_spec
 
 
 def load_model(
     spec: str | ModelSpec,
     *,
-    batch_size: int = 32,
-    max_length: int = 128,
+    batch_size: int = BATCH_SIZE,
+    max_length: int = MAX_LENGTH,
     device: str = "cpu",
     tokenizer: str | None = None,
     cache_dir: str | Path | None = None,
