@@ -15,6 +15,7 @@ __all__ = [
     "assert_kl_divergence",
     "assert_knn_agreement",
     "assert_label_loyalty",
+    "assert_negative_flip_rate",
     "assert_no_significant_accuracy_loss",
     "assert_ood_agreement",
     "assert_probability_loyalty",
@@ -56,6 +57,10 @@ class Assertions:
         """Share of examples whose correctness differs."""
         ...
 
+    def negative_flip_rate(self) -> float:
+        """Share of examples the teacher gets right and the student wrong."""
+        ...
+
     def error_overlap(self) -> float:
         """Jaccard index of the two error sets."""
         ...
@@ -94,6 +99,10 @@ class Assertions:
 
     def assert_flips(self, *, max: float, confidence: float | None = None) -> None:
         """Fail unless the share of examples whose correctness flips is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_negative_flip_rate(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the share of examples the teacher gets right and the student gets wrong is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
         ...
 
     def assert_error_overlap(self, *, min: float, confidence: float | None = None) -> None:
@@ -163,6 +172,10 @@ def assert_kl_divergence(guard: Comparison, *, max: float, confidence: float | N
 
 def assert_flips(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
     """Fail unless the share of examples whose correctness flips is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_negative_flip_rate(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the share of examples the teacher gets right and the student gets wrong is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
 def assert_error_overlap(guard: Comparison, *, min: float, confidence: float | None = None) -> None:

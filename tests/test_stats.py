@@ -64,6 +64,9 @@ def direct(name, pt, ps, y):
             if loop_class_accuracy(pt, y, c) is not None
         ]
         return max(drops)
+    if name == "negative_flip_rate":  # Yan et al. 2021: right before, wrong after
+        pairs = zip(pt.argmax(1), ps.argmax(1), y, strict=True)
+        return sum(int(t == g and s != g) for t, s, g in pairs) / len(y)
     if name in ("label_loyalty", "probability_loyalty", "kl_divergence"):
         return getattr(metrics, name)(pt, ps)
     return getattr(metrics, name)(pt, ps, y)
@@ -436,3 +439,22 @@ def test_the_package_level_helpers_reach_the_new_checks():
         "mcnemar_p_value",
     ]
     assert guard.checks[1]["confidence"] == 0.9
+
+
+def test_negative_flip_rate_counts_only_what_the_student_loses():
+    """NFR counts teacher-right/student-wrong examples, not the ones the student gains
+    (flips counts both), and its failure names the metric, value and bound."""
+    import pytest_compressguard as cg
+
+    eye = np.eye(3)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    pt = eye[[0, 1, 2, 0, 1, 0, 1, 2]]  # right on the first five
+    ps = eye[[0, 2, 2, 1, 1, 2, 1, 1]]  # loses 1 and 3, gains 5 and 7, both wrong on 6
+    guard = Comparison.from_arrays(pt * 0.9 + 0.1 / 3, ps * 0.9 + 0.1 / 3, y, bootstrap=0)
+    assert guard.negative_flip_rate() == pytest.approx(2 / 8)
+    assert guard.flips() == pytest.approx(4 / 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompressGuardWarning)
+        guard.assert_negative_flip_rate(max=0.25)
+        with pytest.raises(AssertionError, match=r"negative_flip_rate = 0\.2500 is above"):
+            cg.assert_negative_flip_rate(guard, max=0.2)

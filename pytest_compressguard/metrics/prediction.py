@@ -94,6 +94,13 @@ def flips_statistic(
     return _column(np.abs(_right(p_teacher, labels) - _right(p_student, labels)))
 
 
+def negative_flip_rate_statistic(
+    p_teacher: np.ndarray, p_student: np.ndarray, labels: np.ndarray
+) -> MeanStatistic:
+    """Share of examples the teacher gets right and the student wrong (Yan et al. 2021)."""
+    return _column(_right(p_teacher, labels) * (1 - _right(p_student, labels)))
+
+
 def error_overlap_statistic(
     p_teacher: np.ndarray, p_student: np.ndarray, labels: np.ndarray
 ) -> MeanStatistic:
