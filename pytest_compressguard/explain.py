@@ -279,7 +279,7 @@ def _explain_prediction(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
             "errors",
             confident,
         )
-    if metric in ("accuracy_drop", "mcnemar_p_value"):
+    if metric in ("accuracy_drop", "mcnemar_p_value", "negative_flip_rate"):
         lost = np.flatnonzero(~wrong_t & wrong_s)
         gained = int((wrong_t & ~wrong_s).sum())
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from fractions import Fraction
 
@@ -456,5 +457,9 @@ def test_negative_flip_rate_counts_only_what_the_student_loses():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CompressGuardWarning)
         guard.assert_negative_flip_rate(max=0.25)
-        with pytest.raises(AssertionError, match=r"negative_flip_rate = 0\.2500 is above"):
+        with pytest.raises(AssertionError, match=r"negative_flip_rate = 0\.2500 is above") as e:
             cg.assert_negative_flip_rate(guard, max=0.2)
+    # the examples shown are the negative flips (1 and 3), not the gains (5 and 7)
+    assert "the student gets 2 examples wrong that the teacher gets right" in str(e.value)
+    shown = [int(i) for i in re.findall(r"^\s+\[(\d+)\]", str(e.value), re.M)]
+    assert shown == [1, 3]
