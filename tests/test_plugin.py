@@ -144,6 +144,7 @@ def expected_metrics(pt, ps, y):
         ),
         "kl_divergence": float(np.mean([entropy(a, b) for a, b in zip(pt, ps, strict=True)])),
         "flips": len(wrong_t ^ wrong_s) / len(y),
+        "negative_flip_rate": len(wrong_s - wrong_t) / len(y),  # teacher right, student wrong
         "error_overlap": len(wrong_t & wrong_s) / len(union) if union else 1.0,
         "worst_class_drop": max(
             loop_class_accuracy(pt, y, c) - loop_class_accuracy(ps, y, c)
