@@ -20,6 +20,7 @@ from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS, prediction_
 from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
 from .metrics.stats import McNemar, MeanStatistic, bootstrap_means, interval, mcnemar
+from .models.base import Text
 
 T = TypeVar("T")
 DEFAULT_KS = (1, 5, 10, 20, 50)
@@ -71,7 +72,7 @@ class Comparison(Assertions):
         p_teacher: np.ndarray | None,
         p_student: np.ndarray | None,
         labels: np.ndarray | None,
-        texts: tuple[str, ...] | None = None,
+        texts: tuple[Text, ...] | None = None,
         *,
         teacher: str = "teacher",
         student: str = "student",

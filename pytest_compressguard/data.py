@@ -1,4 +1,5 @@
-"""Evaluation data: CSV, TSV, JSONL or a Hugging Face dataset -> Dataset."""
+"""Evaluation data: CSV, TSV (GLUE's, SICK's .txt), JSONL, a JSON list of records or a
+Hugging Face dataset -> Dataset of texts or text pairs."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .models.base import Text
 
-FORMATS = (".csv", ".tsv", ".jsonl")
+FORMATS = (".csv", ".tsv", ".txt", ".jsonl", ".json")
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Texts and their gold labels, as written in the source (a name or an index).
+    """Texts (or text pairs) and their gold labels, as written in the source (a name or an
+    index).
 
     ``fingerprint`` is the SHA-256 of the rows and ``texts_fingerprint`` that of the texts
     alone, so two specs with the same texts share model outputs. ``labels`` is None for data
@@ -27,7 +30,7 @@ class Dataset:
     """
 
     spec: str
-    texts: tuple[str, ...]
+    texts: tuple[Text, ...]
     labels: tuple[str, ...] | None
     fingerprint: str
     unlabelled: str = ""
@@ -78,7 +81,7 @@ def _index(label: str, num_labels: int) -> int | None:
     return index if 0 <= index < num_labels and str(index) == label else None
 
 
-def _fingerprint(texts: Sequence[str], labels: Sequence[str] | None) -> str:
+def _fingerprint(texts: Sequence[Text], labels: Sequence[str] | None) -> str:
     digest = hashlib.sha256()
     for i, text in enumerate(texts):
         digest.update(json.dumps([text, None if labels is None else labels[i]]).encode())
@@ -88,6 +91,14 @@ def _fingerprint(texts: Sequence[str], labels: Sequence[str] | None) -> str:
 def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
     suffix = path.suffix.lower()
     try:
+        if suffix == ".json":
+            try:
+                rows = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+                raise DataError(f"{path}: expected a JSON list of objects (one per example)")
+            return rows, list(dict.fromkeys(key for row in rows for key in row))
         if suffix == ".jsonl":
             rows = []
             with path.open(encoding="utf-8") as handle:
@@ -104,7 +115,7 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
             columns = list(dict.fromkeys(key for row in rows for key in row))
             return rows, columns
         with path.open(encoding="utf-8", newline="") as handle:
-            if suffix == ".tsv":
+            if suffix in (".tsv", ".txt"):
                 reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
             else:
                 reader = csv.DictReader(handle)
@@ -141,12 +152,14 @@ def load_dataset(
     spec: str,
     *,
     text_column: str = "text",
+    pair_column: str | None = None,
     label_column: str | None = "label",
     max_examples: int | None = None,
     seed: int = 0,
     labels: str = "required",
 ) -> Dataset:
-    """Read examples; with ``max_examples``, keep a seeded sample in file order.
+    """Read examples (text pairs with ``pair_column``); with ``max_examples``, keep a seeded
+    sample in file order.
 
     ``labels``: ``"required"`` (a missing label column is an error), ``"optional"`` (read them
     when the column exists: prediction metrics then say they are missing) or ``"ignored"``.
@@ -167,6 +180,11 @@ def load_dataset(
             f"{spec} has no column {text_column!r} (columns: {', '.join(columns)}); "
             "name the right one with --text-column"
         )
+    if pair_column is not None and pair_column not in columns:
+        raise DataError(
+            f"{spec} has no column {pair_column!r} (columns: {', '.join(columns)}); "
+            "name the second text's column with --text-pair-column"
+        )
     missing_labels = (
         f"{spec} has no column {label_column!r} (columns: {', '.join(columns)}); prediction "
         "metrics need gold labels: name the right column with --label-column"
@@ -174,14 +192,21 @@ def load_dataset(
     with_labels = labels != "ignored" and label_column in columns
     if labels == "required" and not with_labels:
         raise DataError(missing_labels)
-    texts, golds = [], []
+    texts: list[Text] = []
+    golds = []
     for row_number, row in enumerate(rows):
         text = row.get(text_column)
+        pair = row.get(pair_column) if pair_column is not None else ""
         label = row.get(label_column) if with_labels else ""
-        if text is None or label is None or (with_labels and str(label).strip() == ""):
-            column = text_column if text is None else label_column
+        if (
+            text is None
+            or pair is None
+            or label is None
+            or (with_labels and str(label).strip() == "")
+        ):
+            column = text_column if text is None else pair_column if pair is None else label_column
             raise DataError(f"{spec}: example {row_number} has no {column!r}")
-        texts.append(str(text))
+        texts.append((str(text), str(pair)) if pair_column is not None else str(text))
         golds.append(str(label).strip())
     if max_examples is not None and max_examples < len(texts):
         keep = np.sort(np.random.default_rng(seed).choice(len(texts), max_examples, replace=False))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CompressGuardError
-from .models.base import Model
+from .models.base import Model, Text
 
 WARMUP = 2
 MIN_RUNS = 5
@@ -112,7 +112,7 @@ def _runtime(model: Model) -> tuple[str, int]:
     return "torch", torch.get_num_threads()
 
 
-def measure_latency(model: Model, texts: Sequence[str], batch: int) -> Latency:
+def measure_latency(model: Model, texts: Sequence[Text], batch: int) -> Latency:
     """The median time of one call on ``batch`` texts (cycled from ``texts``)."""
     if not texts:
         raise ValueError("no texts to time")
@@ -153,7 +153,7 @@ class Measurements:
             self._footprints[model.spec.text] = footprint(model)
         return self._footprints[model.spec.text]
 
-    def latency(self, model: Model, texts: Sequence[str], batch: int) -> Latency:
+    def latency(self, model: Model, texts: Sequence[Text], batch: int) -> Latency:
         """The model's median call time on ``batch`` of ``texts``."""
         key = (model.spec.text, batch)
         if key not in self._latencies:

@@ -15,6 +15,7 @@ from .errors import CompressGuardError
 from .metrics import slices
 from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS
 from .metrics.prediction import jensen_shannon, kl_per_example
+from .models.base import Text, show
 
 if TYPE_CHECKING:
     from .comparison import Comparison
@@ -218,7 +219,8 @@ def _explain_attack(c: Comparison, metric: str) -> tuple[str, list[str]]:
 def _adversarial_line(c: Comparison, e: ExampleResult, model: str) -> str:
     changes = ", ".join(f"{old}->{new}" for old, new in e.changes)
     return (
-        f"[{e.index}] {short(e.original, 80)!r}\n      -> {short(e.adversarial, 80)!r}"
+        f"[{e.index}] {short(e.whole(e.original), 80)!r}\n"
+        f"      -> {short(e.whole(e.adversarial), 80)!r}"
         f"\n      {e.words_changed} of {e.words} words changed ({changes}); gold="
         f"{c.label_name(e.label)}, {model} {c.label_name(e.before)} -> {c.label_name(e.after)}"
     )
@@ -291,6 +293,8 @@ def _explain_prediction(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
     return f"{len(changed)} of {c.n} examples flip between right and wrong", changed
 
 
-def short(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters with an ellipsis."""
-    return text if len(text) <= width else text[: width - 3] + "..."
+def short(text: Text, width: int) -> str:
+    """``text`` (a pair's texts joined by `` [SEP] ``) cut to ``width`` characters with an
+    ellipsis."""
+    line = show(text)
+    return line if len(line) <= width else line[: width - 3] + "..."

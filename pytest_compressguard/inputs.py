@@ -17,6 +17,7 @@ import numpy as np
 from .attacks.bert_attack import ExampleResult
 from .efficiency import Footprint, Latency
 from .errors import CompressGuardError
+from .models.base import Text
 
 T = TypeVar("T")
 
@@ -67,7 +68,7 @@ class PairOutputs:
     teacher: np.ndarray
     student: np.ndarray
     labels: np.ndarray
-    texts: tuple[str, ...]
+    texts: tuple[Text, ...]
     label_names: tuple[str, ...] | None = None
 
 
@@ -77,7 +78,7 @@ class PairEmbeddings:
 
     teacher: np.ndarray
     student: np.ndarray
-    texts: tuple[str, ...]
+    texts: tuple[Text, ...]
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class OodInputs:
     student_bank: np.ndarray
     teacher_ood: np.ndarray
     student_ood: np.ndarray
-    ood_texts: tuple[str, ...]
+    ood_texts: tuple[Text, ...]
     ood_spec: str = "ood data"
 
 

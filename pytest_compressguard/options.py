@@ -87,6 +87,13 @@ def pooling(value: str) -> str:
     return value
 
 
+def side(value: str) -> str:
+    """first or second."""
+    if value not in ("first", "second"):
+        raise argparse.ArgumentTypeError(f"expected first or second, got {value!r}")
+    return value
+
+
 def share(value: str) -> float:
     """Parse a number in (0, 1]."""
     try:
@@ -256,6 +263,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "--attack-side",
+        "attack_side",
+        "which text of a pair the attack may change (the other is never touched).",
+        side,
+        metavar="first|second",
+    ),
+    Option(
         "--attack-report-max",
         "attack_report_max",
         "adversarial examples per model written to the JSON report.",
@@ -266,6 +280,13 @@ OPTIONS: tuple[Option, ...] = (
         "--text-column",
         "text_column",
         "column holding the text.",
+        metavar="NAME",
+    ),
+    Option(
+        "--text-pair-column",
+        "text_pair_column",
+        "column holding each example's second text: the examples become text pairs "
+        "(NLI, paraphrase), encoded as each model's tokenizer encodes a pair.",
         metavar="NAME",
     ),
     Option(
@@ -367,8 +388,10 @@ class Settings:
     attack_candidates: int = AttackSettings.candidates
     attack_max_perturb: float = AttackSettings.max_perturb
     attack_max_queries: int | None = AttackSettings.max_queries
+    attack_side: str = "second"
     attack_report_max: int = 50
     text_column: str = "text"
+    text_pair_column: str | None = None
     label_column: str = "label"
     tokenizer: str | None = None
     batch_size: int = BATCH_SIZE

@@ -95,6 +95,7 @@ class SessionState:
         return load_dataset(
             spec,
             text_column=s.text_column,
+            pair_column=s.text_pair_column,
             label_column=s.label_column,
             max_examples=s.max_examples if role == "eval" else None,
             seed=s.seed,

@@ -51,6 +51,47 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     )
 
 
+@dataclass(frozen=True)
+class PairModels:
+    teacher: Path  # 2-layer BERT on the pair task (tiny.pair_examples), labels by name
+    student: Path  # 1-layer BERT trained less
+    onnx: Path  # the teacher exported to ONNX, with its token_type_ids input
+    dev: Path  # 90 labelled pairs, columns premise / hypothesis / label
+    dev_rows: list[tuple[str, str, int]]
+    challenge: Path  # a second eval set: 60 other pairs, as JSONL
+    challenge_rows: list[tuple[str, str, int]]
+    train: Path  # 200 pairs: the Deep-KNN bank
+    ood: Path  # 30 pairs of words the models never saw
+    cache: Path
+
+
+@pytest.fixture(scope="session")
+def pair_models(tmp_path_factory: pytest.TempPathFactory) -> PairModels:
+    root = tmp_path_factory.mktemp("pairs")
+    teacher = tiny.train_classifier(
+        root / "teacher", layers=2, hidden=32, steps=120, seed=0, pairs=True
+    )
+    student = tiny.train_classifier(
+        root / "student", layers=1, hidden=16, steps=60, seed=1, pairs=True
+    )
+    rows, challenge = tiny.pair_examples(90, seed=99), tiny.pair_examples(60, seed=98)
+    odd = tiny.ood_texts(60, seed=96)
+    return PairModels(
+        teacher=teacher,
+        student=student,
+        onnx=tiny.export_onnx(teacher, root / "onnx"),
+        dev=tiny.write_pairs(root / "dev.csv", rows),
+        dev_rows=rows,
+        challenge=tiny.write_pairs(root / "challenge.jsonl", challenge),
+        challenge_rows=challenge,
+        train=tiny.write_pairs(root / "train.csv", tiny.pair_examples(200, seed=97)),
+        ood=tiny.write_pairs(
+            root / "ood.csv", [(a, b, 0) for a, b in zip(odd[:30], odd[30:], strict=True)]
+        ),
+        cache=root / "cache",
+    )
+
+
 @pytest.fixture
 def encode_calls(monkeypatch):
     """The spec of each model pass over texts made in this process, in order."""

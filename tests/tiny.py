@@ -32,6 +32,7 @@ FILLER = [
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PIECES = ["##ly", "##s"]  # so that a word can split into sub-words ("goodly" = good ##ly)
 LABELS = {0: "negative", 1: "positive"}
+PAIR_LABELS = {0: "contradiction", 1: "entailment"}
 
 
 def sentence(rng: random.Random) -> tuple[str, int]:
@@ -125,28 +126,33 @@ def train_classifier(
     steps: int,
     seed: int,
     id2label: dict[int, str] | None = None,
+    pairs: bool = False,
 ) -> Path:
-    """Train a random-init BERT on the generated task and save it with its tokenizer."""
+    """Train a random-init BERT on the generated task (with ``pairs``, the pair task of
+    :func:`pair_examples`, each pair encoded as the tokenizer encodes a pair) and save it with
+    its tokenizer."""
     import torch
     from transformers import BertForSequenceClassification
 
     torch.manual_seed(seed)
     tok = tokenizer(folder)
+    names = id2label or (PAIR_LABELS if pairs else LABELS)
     config = _config(
         tok,
         layers=layers,
         hidden=hidden,
         num_labels=2,
-        id2label=id2label or LABELS,
-        label2id={v: k for k, v in (id2label or LABELS).items()},
+        id2label=names,
+        label2id={v: k for k, v in names.items()},
     )
     model = BertForSequenceClassification(config)
-    data = examples(steps * 16, seed)
+    data = pair_examples(steps * 16, seed) if pairs else examples(steps * 16, seed)
 
     def loss(step: int):
         chunk = data[step * 16 : (step + 1) * 16]
-        batch = tok([t for t, _ in chunk], padding=True, return_tensors="pt")
-        return model(**batch, labels=torch.tensor([y for _, y in chunk])).loss
+        columns = list(zip(*chunk, strict=True))
+        batch = tok(*(list(c) for c in columns[:-1]), padding=True, return_tensors="pt")
+        return model(**batch, labels=torch.tensor(columns[-1])).loss
 
     return _train(model, tok, folder, steps, loss)
 
@@ -189,3 +195,37 @@ def train_mlm(folder: Path, *, steps: int = 150, seed: int = 0) -> Path:
         return model(input_ids=inputs, attention_mask=batch["attention_mask"], labels=labels).loss
 
     return _train(model, tok, folder, steps, loss)
+
+
+def pair_examples(n: int, seed: int) -> list[tuple[str, str, int]]:
+    """(text, pair, label): one sentiment word in the first text and two in the second; the
+    label is the majority polarity of the three, so when the second text's words split, the
+    first text decides: a label that needs both texts."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        polarities = [rng.randint(0, 1) for _ in range(3)]
+        texts = []
+        for polar in (polarities[:1], polarities[1:]):
+            words = [rng.choice(FILLER) for _ in range(rng.randint(1, 4))]
+            for p in polar:
+                words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if p else NEGATIVE))
+            texts.append(" ".join(words))
+        rows.append((texts[0], texts[1], int(sum(polarities) >= 2)))
+    return rows
+
+
+def write_pairs(path: Path, rows: list[tuple[str, str, int]], columns=("premise", "hypothesis")):
+    """Pairs as CSV/TSV (by suffix), JSONL or a JSON list; labels as names."""
+    records = [{columns[0]: a, columns[1]: b, "label": PAIR_LABELS[y]} for a, b, y in rows]
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(records), encoding="utf-8")
+    else:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            delimiter = "," if path.suffix == ".csv" else "\t"
+            writer = csv.DictWriter(handle, [*columns, "label"], delimiter=delimiter)
+            writer.writeheader()
+            writer.writerows(records)
+    return path

@@ -20,6 +20,10 @@ For one example the target classifies correctly:
 Many examples are attacked in lockstep: each round, the texts that every running attack needs
 scored go to the target in one call, so the per-call cost is shared across examples.
 
+A text pair (NLI, paraphrase) is attacked on one side (``AttackSettings.side``): the words
+and the masked LM's candidates come from that text alone, the target always sees the whole
+pair, and the other text is never changed.
+
 Examples the target already gets wrong are not attacked ("skipped"): they count as errors of
 the model before and after, as in TextAttack's accounting. Everything is deterministic: the
 same models and texts give the same adversarial texts.
@@ -35,6 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..models.base import Text
 from .stopwords import STOPWORDS
 
 RECIPES = ("bert-attack",)
@@ -67,10 +72,14 @@ class AttackSettings:
     candidates: int = 48
     max_perturb: float = 0.4
     max_queries: int | None = None
+    #: the text of a pair that may change ("first" or "second"; the hypothesis by default)
+    side: str = "second"
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown attack recipe {self.recipe!r}; expected one of {RECIPES}")
+        if self.side not in ("first", "second"):
+            raise ValueError(f"side must be first or second, got {self.side!r}")
         if self.candidates < 1:
             raise ValueError("the number of candidates must be at least 1")
         if not 0 < self.max_perturb <= 1:
@@ -94,10 +103,20 @@ class ExampleResult:
     queries: int
     status: str  # "success" | "failed" | "skipped"
     changes: tuple[tuple[str, str], ...] = field(default=())
+    #: For a text pair: the text that was not attacked, and which side was ("first"/"second").
+    context: str | None = None
+    side: str | None = None
 
     @property
     def success(self) -> bool:
         return self.status == "success"
+
+    def whole(self, text: str) -> Text:
+        """``text`` (the original or the adversarial) as the model's input: with a pair's
+        untouched text on its side."""
+        if self.context is None:
+            return text
+        return (self.context, text) if self.side == "second" else (text, self.context)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -172,16 +191,26 @@ def attack(
     *,
     indices: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    contexts: Sequence[str] | None = None,
 ) -> list[ExampleResult]:
     """Attack every text; ``progress(done, successes)`` is called as each attack ends.
+
+    With ``contexts``, ``texts[n]`` is one side of a pair (``settings.side``) and
+    ``contexts[n]`` the other, untouched side: ``predict`` is given whole pairs.
 
     Up to :data:`_WINDOW` attacks run in lockstep: each round joins the texts every running
     attack asks for into one ``predict`` call, so the per-call cost is shared. Each attack is
     the same sequence of steps as on its own; results come back in input order.
     """
     labels = [int(y) for y in labels]
-    if len(labels) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if len(labels) != len(texts) or (contexts is not None and len(contexts) != len(texts)):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels (or contexts)")
+
+    def whole(n: int, text: str) -> Text:
+        if contexts is None:
+            return text
+        return (contexts[n], text) if settings.side == "second" else (text, contexts[n])
+
     results: list[ExampleResult | None] = [None] * len(texts)
     running: dict[int, tuple[_Steps, list[str]]] = {}
     waiting = iter(range(len(texts)))
@@ -203,11 +232,12 @@ def attack(
     while True:
         while len(running) < _WINDOW and (n := next(waiting, None)) is not None:
             index = int(indices[n]) if indices is not None else n
-            advance(n, _steps(source, texts[n], labels[n], settings, index), None)
+            context = None if contexts is None else contexts[n]
+            advance(n, _steps(source, texts[n], labels[n], settings, index, context), None)
         if not running:
             break
         order = sorted(running)
-        batch = [t for n in order for t in running[n][1]]
+        batch = [whole(n, t) for n in order for t in running[n][1]]
         scores = np.asarray(predict(batch))
         start = 0
         for n in order:
@@ -221,7 +251,12 @@ _Steps = Generator[list[str], np.ndarray, ExampleResult]
 
 
 def _steps(
-    source: SubstituteSource, text: str, label: int, settings: AttackSettings, index: int
+    source: SubstituteSource,
+    text: str,
+    label: int,
+    settings: AttackSettings,
+    index: int,
+    context: str | None = None,
 ) -> _Steps:
     """The attack on one text as a generator: it yields the texts it needs scored and is sent
     their class probabilities (one row per text); it returns the result."""
@@ -243,6 +278,8 @@ def _steps(
             queries=queries,
             status=status,
             changes=tuple((original[i], changed[i]) for i in sorted(changed)),
+            context=context,
+            side=None if context is None else settings.side,
         )
 
     probs = (yield [text])[0]

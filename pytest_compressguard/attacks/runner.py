@@ -15,7 +15,7 @@ from .. import cache
 from ..data import Dataset
 from ..errors import MissingOutputError
 from ..inputs import Lazy, PairAttack
-from ..models.base import Model, label_order, local_fingerprint
+from ..models.base import Model, Text, label_order, local_fingerprint, split_pairs
 from .bert_attack import AttackRun, AttackSettings, ExampleResult
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..outputs import OutputStore
     from .mlm import MaskedLM
 
-FORMAT = 1
+FORMAT = 2  # 2: the attacked side of a pair is part of the settings
 
 
 class Progress(Protocol):
@@ -68,6 +68,7 @@ class AttackRunner:
             candidates=s.attack_candidates,
             max_perturb=s.attack_max_perturb,
             max_queries=s.attack_max_queries,
+            side=s.attack_side,
         )
 
     def _load_mlm(self) -> MaskedLM:
@@ -101,8 +102,8 @@ class AttackRunner:
         if model.spec.text in self._runs:
             return self._runs[model.spec.text]
         dataset = self._dataset.get()
-        texts = [dataset.texts[i] for i in indices]
         settings = self.attack_settings()
+        texts, contexts = split_side([dataset.texts[i] for i in indices], settings.side)
         key = cache.key(
             FORMAT,
             {
@@ -136,6 +137,7 @@ class AttackRunner:
                 settings,
                 indices=indices.tolist(),
                 progress=lambda done, hits: self.progress.update(label, done, total, hits),
+                contexts=contexts,
             )
             run = AttackRun(model.spec.text, tuple(examples), time.perf_counter() - start)
             if store is not None:
@@ -160,7 +162,7 @@ class AttackRunner:
         student_run = self.run(student, "student", indices, order[gold[indices]])
         to_teacher = np.argsort(order)  # student class -> teacher class
         student_examples = tuple(_relabel(e, to_teacher) for e in student_run.examples)
-        adversarial = [e.adversarial for e in teacher_run.examples if e.success]
+        adversarial = [e.whole(e.adversarial) for e in teacher_run.examples if e.success]
         transferred = np.full(len(indices), -1, dtype=np.int64)
         if adversarial:
             found = to_teacher[student.predict_proba(adversarial).argmax(axis=1)]
@@ -178,6 +180,14 @@ class AttackRunner:
             report_max=self.settings.attack_report_max,
             label_names=teacher.labels,
         )
+
+
+def split_side(texts: list[Text], side: str) -> tuple[list[str], list[str] | None]:
+    """The texts to attack and, for pairs, the untouched other sides."""
+    firsts, seconds = split_pairs(texts)
+    if seconds is None:
+        return firsts, None
+    return (seconds, firsts) if side == "second" else (firsts, seconds)
 
 
 def _relabel(example: ExampleResult, to_teacher: np.ndarray) -> ExampleResult:

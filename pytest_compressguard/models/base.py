@@ -7,17 +7,20 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
-from ..errors import LabelMismatchError, MissingOutputError
+from ..errors import LabelMismatchError, MissingOutputError, ModelLoadError
 from .spec import ModelSpec
 
 #: Examples per forward pass and truncation length in tokens, unless told otherwise (the
 #: plugin's --batch-size and --max-length default to these).
 BATCH_SIZE = 32
 MAX_LENGTH = 128
+
+#: One example's input: a text, or a (text, pair) of two texts (NLI, paraphrase).
+Text: TypeAlias = "str | tuple[str, str]"
 
 _DEFAULT_LABEL = re.compile(r"^LABEL_\d+$")
 
@@ -35,16 +38,16 @@ class Model(Protocol):
     missing: dict[str, str]
 
     def encode(
-        self, texts: Sequence[str], *, probabilities: bool = True, embeddings: bool = True
+        self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
     ) -> Encoded:
-        """The requested outputs of one pass over the texts, in the input order."""
+        """The requested outputs of one pass over the texts (or pairs), in the input order."""
         ...
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[Text]) -> np.ndarray:
         """(N, C) float64 class probabilities, rows summing to 1, in the input order."""
         ...
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[Text]) -> np.ndarray:
         """(N, H) float32 embeddings ([CLS] or masked mean of the last hidden state)."""
         ...
 
@@ -62,6 +65,21 @@ class Encoded:
 
 
 POOLINGS = ("cls", "mean")
+
+
+def split_pairs(texts: Sequence[Text]) -> tuple[list[str], list[str] | None]:
+    """The first texts and the second texts (None when the examples are single texts)."""
+    pairs = [isinstance(t, tuple) for t in texts]
+    if not any(pairs):
+        return [str(t) for t in texts], None
+    if not all(pairs):
+        raise ValueError("a batch mixes single texts and text pairs")
+    return [t[0] for t in texts], [t[1] for t in texts]  # type: ignore[index]
+
+
+def show(text: Text) -> str:
+    """An example as one line: a pair's texts joined by `` [SEP] ``."""
+    return " [SEP] ".join(text) if isinstance(text, tuple) else text
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
@@ -194,10 +212,39 @@ class BatchedModel:
         """Logits (B, C) and the last hidden state (B, T, H) or pooled (B, H), as requested."""
         raise NotImplementedError
 
+    def _tokenize(self, texts: Sequence[Text]) -> Any:
+        """Token ids of each text, or of each pair as the tokenizer encodes a pair (segment
+        ids, [SEP]), truncating the longer side first."""
+        firsts, seconds = split_pairs(texts)
+        if seconds is None:
+            return self.tokenizer(firsts, truncation=True, max_length=self.max_length)
+        try:
+            encoded = self.tokenizer(
+                firsts, seconds, truncation="longest_first", max_length=self.max_length
+            )
+        except Exception as exc:  # tokenizers raise their own types
+            raise ModelLoadError(
+                f"{self.spec.text}: its tokenizer cannot encode text pairs ({exc}); "
+                "gate it on single texts (no --text-pair-column)"
+            ) from None
+        segments = encoded.get("token_type_ids")
+        if (
+            segments is not None
+            and "token_type_ids" not in self.input_names
+            and any(any(row) for row in segments)
+        ):
+            raise ModelLoadError(
+                f"{self.spec.text} takes no token_type_ids input, but its tokenizer marks the "
+                "second text of a pair with them: the model could not tell the two texts apart "
+                "(export it with its token_type_ids input)"
+            )
+        return encoded
+
     def encode(
-        self, texts: Sequence[str], *, probabilities: bool = True, embeddings: bool = True
+        self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
     ) -> Encoded:
-        """Float64 probabilities and float32 embeddings of the texts from one pass."""
+        """Float64 probabilities and float32 embeddings of the texts (or pairs) from one
+        pass."""
         wanted = {"probabilities": probabilities, "embeddings": embeddings}
         for output, asked in wanted.items():
             if asked and output in self.missing:
@@ -208,9 +255,7 @@ class BatchedModel:
             raise ValueError("no texts to encode")
         if not (probabilities or embeddings):
             return Encoded(None, None)  # nothing asked: no pass over the texts
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, padding=False
-        )
+        encoded = self._tokenize(texts)
         order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
         step = 1 if self.per_example else self.batch_size
         for start in range(0, len(order), step):
@@ -237,13 +282,13 @@ class BatchedModel:
                 vectors[index] = pooled
         return Encoded(probs, vectors)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[Text]) -> np.ndarray:
         """(N, C) float64 class probabilities in the input order."""
         probs = self.encode(texts, embeddings=False).probabilities
         assert probs is not None
         return probs
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[Text]) -> np.ndarray:
         """(N, H) float32 pooled last hidden states in the input order."""
         vectors = self.encode(texts, probabilities=False).embeddings
         assert vectors is not None

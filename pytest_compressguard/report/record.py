@@ -14,6 +14,7 @@ from ..attacks.bert_attack import ExampleResult
 from ..checks import Check
 from ..errors import CompressGuardError, MissingOutputError
 from ..metrics.catalogue import CATALOGUE
+from ..models.base import Text
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
@@ -186,11 +187,16 @@ def _adversarial_json(e: ExampleResult, model: str) -> dict[str, Any]:
     return {
         "model": model,
         "index": e.index,
-        "original": e.original,
-        "adversarial": e.adversarial,
+        "original": _both(e.whole(e.original)),
+        "adversarial": _both(e.whole(e.adversarial)),
         "label": e.label,
         "before": e.before,
         "after": e.after,
         "words_changed": e.words_changed,
         "success": e.success,
     }
+
+
+def _both(text: Text) -> str | list[str]:
+    """A text, or a pair's two texts as a list (the JSON has no tuples)."""
+    return list(text) if isinstance(text, tuple) else text
