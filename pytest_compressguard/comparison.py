@@ -49,10 +49,13 @@ class Comparison(Assertions):
         ood_k: int = DEFAULT_K,
         bootstrap: int = 1000,
         seed: int = 0,
+        eval_set: str | None = None,
     ) -> None:
         self.teacher = teacher
         self.student = student
         self.dataset = dataset
+        #: The eval set's name when a session has several (None with one).
+        self.eval_set = eval_set
         self.inputs = inputs
         self.ood_k = ood_k
         self.bootstrap = bootstrap

@@ -6,6 +6,7 @@ The command line wins over the ini file. A bad value, from either, is a pytest u
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -70,6 +71,35 @@ def data_spec(value: str) -> str:
         )
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {value!r}")
+    return value
+
+
+#: An eval set's name: letters, digits, ``_``, ``.`` and ``-`` (it appears in test ids).
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One ``--eval-data``: its name (test ids, the marker, the reports) and its data spec."""
+
+    name: str
+    spec: str
+
+    @classmethod
+    def parse(cls, value: str) -> EvalSet:
+        """``NAME=PATH``, or a bare spec named after its file's stem (for ``hf:`` specs,
+        after its config and split)."""
+        name, sep, spec = value.partition("=")
+        if sep and _NAME.match(name) and not value.startswith("hf:"):
+            return cls(name, spec)
+        if value.startswith("hf:"):
+            return cls("-".join(value.split(":")[2:]).replace("/", "-"), value)
+        return cls(Path(value).stem, value)
+
+
+def eval_spec(value: str) -> str:
+    """An eval set: ``[NAME=]SPEC`` where SPEC passes :func:`data_spec`."""
+    data_spec(EvalSet.parse(value).spec)
     return value
 
 
@@ -186,8 +216,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--eval-data",
         "eval_data",
-        "labelled evaluation data: .csv, .tsv, .jsonl or hf:DATASET[:CONFIG]:SPLIT.",
-        data_spec,
+        "labelled evaluation data: .csv, .tsv, .txt (TSV), .jsonl, .json or "
+        "hf:DATASET[:CONFIG]:SPLIT; repeat for several eval sets, each named NAME=PATH "
+        "(default name: the file's stem); the guard runs on every one.",
+        eval_spec,
+        many=True,
         metavar="PATH",
     ),
     Option(
@@ -377,7 +410,7 @@ class Settings:
 
     teacher: str | None = None
     student: tuple[str, ...] = ()
-    eval_data: str | None = None
+    eval_data: tuple[str, ...] = ()
     train_data: str | None = None
     ood_data: str | None = None
     ood_k: int = 10
@@ -404,6 +437,11 @@ class Settings:
     json: str | None = None
     html: str | None = None
     cache_dir: str | None = None
+
+
+def eval_sets(settings: Settings) -> tuple[EvalSet, ...]:
+    """The ``--eval-data`` sets, named, in command-line order."""
+    return tuple(EvalSet.parse(value) for value in settings.eval_data)
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
@@ -470,6 +508,13 @@ def resolve(config: pytest.Config) -> Settings:
     ):
         raise pytest.UsageError(
             "compressguard: --student, --eval-data, --train-data and --ood-data need --teacher"
+        )
+    names = [e.name for e in eval_sets(settings)]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise pytest.UsageError(
+            f"compressguard: two --eval-data sets are named {', '.join(twice)}; name them "
+            "apart with NAME=PATH"
         )
     if settings.pairwise and not settings.teacher:
         raise pytest.UsageError(

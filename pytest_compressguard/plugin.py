@@ -30,6 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "compressguard(data=NAME or [NAMES]): run the test's guard on these --eval-data sets only",
+    )
     settings = options.resolve(config)
     cache_dir: Path | None = None
     if settings.cache_dir:
@@ -49,7 +53,8 @@ def _state(config: pytest.Config) -> SessionState:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    students = _state(metafunc.config).settings.student
+    state = _state(metafunc.config)
+    students = state.settings.student
     if "student" in metafunc.fixturenames and students:
         metafunc.parametrize(
             "student",
@@ -58,6 +63,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             scope="session",
             ids=[parse_spec(s).name for s in students],
         )
+    if "compressguard_data" in metafunc.fixturenames and len(state.eval_sets) > 1:
+        wanted = _marked_sets(metafunc.definition)
+        names = [n for n in state.eval_sets if wanted is None or n in wanted]
+        metafunc.parametrize("compressguard_data", names, indirect=True, scope="session", ids=names)
+
+
+def _marked_sets(item: pytest.Item) -> list[str] | None:
+    """The eval sets that ``@pytest.mark.compressguard(data=...)`` restricts a test to (None:
+    every set)."""
+    marker = item.get_closest_marker("compressguard")
+    if marker is None or "data" not in marker.kwargs:
+        return None
+    data = marker.kwargs["data"]
+    return [data] if isinstance(data, str) else list(data)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A marker naming an eval set that no ``--eval-data`` names is a usage error."""
+    state = _state(config)
+    if not state.settings.teacher:
+        return
+    for item in items:
+        wanted = _marked_sets(item)
+        unknown = [name for name in wanted or () if name not in state.eval_sets]
+        if unknown:
+            raise pytest.UsageError(
+                f"compressguard: {item.nodeid} is marked for eval set "
+                f"{', '.join(map(repr, unknown))}, but the eval sets are "
+                f"{', '.join(map(repr, state.eval_sets))} (name them with --eval-data NAME=PATH)"
+            )
 
 
 def _fail_cleanly(action: Callable[[], T]) -> T:
@@ -89,13 +124,20 @@ def student(request: pytest.FixtureRequest) -> Model:
 
 
 @pytest.fixture(scope="session")
+def compressguard_data(request: pytest.FixtureRequest) -> str | None:
+    """The name of the current eval set; tests using it run once per ``--eval-data`` set
+    (those that ``@pytest.mark.compressguard(data=...)`` allows)."""
+    return getattr(request, "param", None) or next(iter(_state(request.config).eval_sets), None)
+
+
+@pytest.fixture(scope="session")
 def compressguard_comparison(
-    request: pytest.FixtureRequest, teacher: Model, student: Model
+    request: pytest.FixtureRequest, teacher: Model, student: Model, compressguard_data: str | None
 ) -> Comparison:
-    """The session's comparison of the teacher and the current student on ``--eval-data``
-    (for session-scoped fixtures of your own; its checks name no test)."""
+    """The session's comparison of the teacher and the current student on the current eval
+    set (for session-scoped fixtures of your own; its checks name no test)."""
     state = _state(request.config)
-    comparison = _fail_cleanly(lambda: state.comparison(teacher, student))
+    comparison = _fail_cleanly(lambda: state.comparison(teacher, student, compressguard_data))
     if state.settings.ood_data:  # embedded here, in a test's setup, not after the last test
         comparison.preload_ood()
     return comparison
@@ -151,6 +193,8 @@ def _junit_properties(config: pytest.Config, records: list[dict[str, Any]]) -> N
         return
     for record in records:
         pair = f"compressguard[{record['student']}]"
+        if "eval_set" in record:
+            pair += f"[{record['eval_set']}]"
         for metric, value in record["metrics"].items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 add(f"{pair}.{metric}", f"{value:.6g}")

@@ -23,7 +23,7 @@ from .inputs import (
     PairOutputs,
 )
 from .models.base import Model, label_order
-from .options import Settings
+from .options import Settings, eval_sets
 from .outputs import OutputStore
 from .report import record as records_
 
@@ -34,22 +34,28 @@ class SessionState:
     def __init__(self, settings: Settings, cache_dir: Path | None) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
-        self.comparisons: dict[str, Comparison] = {}
+        self.comparisons: dict[tuple[str, str | None], Comparison] = {}
         self.worker_records: list[dict[str, Any]] = []
         #: The merged records and the --compressguard-pairwise table, made once at the end of
         #: the session for every report.
         self.final_records: list[dict[str, Any]] | None = None
-        self.pairwise_table: dict[str, Any] | None = None
+        self.pairwise_table: dict[str, Any] | list[dict[str, Any]] | None = None
         self._models: dict[str, Lazy[Model]] = {}
+        #: The eval sets by name, in command-line order.
+        self.eval_sets = {e.name: e for e in eval_sets(settings)}
         self._datasets: dict[str, Lazy[Dataset]] = {
-            role: Lazy(partial(self._read, role), f"no {role} data")
-            for role in ("eval", "train", "ood")
+            role: Lazy(partial(self._read, role, spec), f"no {role} data")
+            for role, spec in (("train", settings.train_data), ("ood", settings.ood_data))
+        }
+        self._eval: dict[str, Lazy[Dataset]] = {
+            name: Lazy(partial(self._read, "eval", e.spec), f"no eval data {name}")
+            for name, e in self.eval_sets.items()
         }
         s = settings
         self.outputs = OutputStore(
             cache_dir, [s.max_length, s.batch_size, s.pooling, s.embedding_output, s.tokenizer]
         )
-        self.attacks = AttackRunner(settings, self._datasets["eval"], self.outputs, cache_dir)
+        self.attacks = AttackRunner(settings, self.outputs, cache_dir)
         self.measurements = Measurements(cache_dir)
         self._scratch: Path | None = None
 
@@ -87,9 +93,8 @@ class SessionState:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    def _read(self, role: str) -> Dataset:
+    def _read(self, role: str, spec: str | None) -> Dataset:
         s = self.settings
-        spec = {"eval": s.eval_data, "train": s.train_data, "ood": s.ood_data}[role]
         if spec is None:
             raise DataError(f"no {role} data: pass --{role}-data")
         return load_dataset(
@@ -102,15 +107,20 @@ class SessionState:
             labels="optional" if role == "eval" else "ignored",
         )
 
-    def dataset(self, role: str = "eval") -> Dataset:
-        """The eval (default), train or OOD dataset, read once (a read error is kept)."""
-        return self._datasets[role].get()
+    def dataset(self, role: str = "eval", name: str | None = None) -> Dataset:
+        """The eval set ``name`` (default: the first), or the train or OOD dataset, read once
+        (a read error is kept)."""
+        if role != "eval":
+            return self._datasets[role].get()
+        if not self._eval:
+            raise DataError("no eval data: pass --eval-data")
+        return self._eval[name or next(iter(self._eval))].get()
 
     # -- comparisons -----------------------------------------------------------------------
 
-    def inputs(self, teacher: Model, student: Model) -> PairInputs:
-        """What the comparison of the pair on the eval data may read, each part lazy."""
-        dataset, outputs, measurements = self.dataset(), self.outputs, self.measurements
+    def inputs(self, teacher: Model, student: Model, name: str | None = None) -> PairInputs:
+        """What the comparison of the pair on eval set ``name`` may read, each part lazy."""
+        dataset, outputs, measurements = self.dataset(name=name), self.outputs, self.measurements
         train, candidates_ = self._datasets["train"], self._datasets["ood"]
 
         def predictions() -> PairOutputs:
@@ -146,7 +156,7 @@ class SessionState:
             predictions=Lazy(predictions, "no predictions"),
             embeddings=Lazy(embeddings, "no embeddings"),
             ood=Lazy(ood if self.settings.ood_data else None, OOD_ABSENT),
-            attack=Lazy(partial(self.attacks.pair, teacher, student), "no attack"),
+            attack=Lazy(partial(self.attacks.pair, teacher, student, dataset), "no attack"),
             efficiency=Lazy(
                 lambda: PairEfficiency(
                     teacher=measurements.footprint(teacher),
@@ -159,33 +169,43 @@ class SessionState:
             ),
         )
 
-    def comparison(self, teacher: Model, student: Model) -> Comparison:
-        """The comparison of a student with the teacher on the eval data, made once."""
-        key = student.spec.text
+    def comparison(self, teacher: Model, student: Model, name: str | None = None) -> Comparison:
+        """The comparison of a student with the teacher on eval set ``name`` (default: the
+        first), made once. With several eval sets it carries the set's name."""
+        name = name or next(iter(self.eval_sets), None)
+        key = (student.spec.text, name)
         if key not in self.comparisons:
             s = self.settings
             self.comparisons[key] = Comparison(
                 teacher.spec.text,
                 student.spec.text,
-                self.dataset().spec,
-                self.inputs(teacher, student),
+                self.dataset(name=name).spec,
+                self.inputs(teacher, student, name),
                 ood_k=s.ood_k,
                 bootstrap=s.bootstrap,
                 seed=s.seed,
+                eval_set=name if len(self.eval_sets) > 1 else None,
             )
         return self.comparisons[key]
 
-    def pairwise(self) -> dict[str, Any]:
-        """Every pair metric for every ordered pair among the teacher and all students on the
-        eval data (``--compressguard-pairwise``), from the outputs each model computed once.
+    def pairwise(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """Every pair metric for every ordered pair among the teacher and all students on
+        each eval set (``--compressguard-pairwise``): one table, or with several eval sets a
+        list of them, each naming its ``"eval_set"``."""
+        if len(self.eval_sets) <= 1:
+            return self.pairwise_table_of(None)
+        return [{"eval_set": name, **self.pairwise_table_of(name)} for name in self.eval_sets]
 
-        A model that cannot load, or data that cannot be read, gives ``{"error": ...}``."""
+    def pairwise_table_of(self, name: str | None) -> dict[str, Any]:
+        """The pairwise table on eval set ``name`` (default: the first), from the outputs each
+        model computed once. A model that cannot load, or data that cannot be read, gives
+        ``{"error": ...}``."""
         from .pairwise import pairwise
 
         s = self.settings
         specs = [s.teacher or "", *s.student]
         try:
-            dataset = self.dataset()
+            dataset = self.dataset(name=name)
             models = [self.model(spec) for spec in specs]
             teacher = models[0]
             probabilities = labels = embeddings = None
@@ -216,4 +236,6 @@ class SessionState:
     def records(self) -> list[dict[str, Any]]:
         """This process's comparisons plus those sent by xdist workers, merged per pair."""
         own = [records_.record(c) for c in self.comparisons.values()]
-        return records_.merge([*own, *self.worker_records], self.settings.student)
+        return records_.merge(
+            [*own, *self.worker_records], self.settings.student, tuple(self.eval_sets)
+        )

@@ -36,13 +36,13 @@ def test_unrelated():
 PREDICTION_METRICS = names("prediction", interval=True)
 
 
-def run_gate(pytester, tiny_models, *students, extra=(), source=GATE):
+def run_gate(pytester, tiny_models, *students, extra=(), source=GATE, data=None):
     pytester.makepyfile(test_gate=source)
     # --opt=value: pytest picks its rootdir before plugin options exist, so a space-separated
     # path value would count as a test path there (pytest's behaviour, documented in the README)
     args = [
         f"--teacher={tiny_models.teacher}",
-        f"--eval-data={tiny_models.dev}",
+        f"--eval-data={data or tiny_models.dev}",  # a second --eval-data adds an eval set
         f"--compressguard-cache-dir={tiny_models.cache}",
         "-p",
         "no:randomly",
@@ -595,7 +595,7 @@ def test_load_errors_fail_the_tests_with_one_sentence(pytester, tiny_models, tmp
             "Face Hub model 'google/bert_uncased_L-2_H-128_A-2' could not be fetched*"
         ]
     )
-    result = run_gate(pytester, tiny_models, str(tiny_models.student), extra=[f"--eval-data={bad}"])
+    result = run_gate(pytester, tiny_models, str(tiny_models.student), data=bad)
     result.assert_outcomes(passed=2, errors=2)
     result.stdout.fnmatch_lines(["*has no column 'text' (columns: sentence, label)*"])
 

@@ -47,20 +47,13 @@ class NoProgress:
 class AttackRunner:
     """Each model attacked at most once per session on the same seeded sample of eval data."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        dataset: Lazy[Dataset],
-        outputs: OutputStore,
-        cache_dir: Path | None,
-    ) -> None:
+    def __init__(self, settings: Settings, outputs: OutputStore, cache_dir: Path | None) -> None:
         self.settings = settings
-        self._dataset = dataset
         self._outputs = outputs
         self.cache_dir = cache_dir
         self.progress: Progress = NoProgress()
         self._mlm: Lazy[MaskedLM] = Lazy(self._load_mlm, "no masked LM")
-        self._runs: dict[str, AttackRun] = {}
+        self._runs: dict[tuple[str, str], AttackRun] = {}
 
     def attack_settings(self) -> AttackSettings:
         s = self.settings
@@ -93,15 +86,19 @@ class AttackRunner:
         rng = np.random.default_rng(self.settings.seed)
         return np.sort(rng.permutation(len(dataset))[:n])
 
-    def run(self, model: Model, role: str, indices: np.ndarray, labels: np.ndarray) -> AttackRun:
-        """The attack on ``model`` over the eval examples at ``indices`` (gold ``labels`` in
-        the model's own label order): from memory, else from the disk cache, else computed.
+    def run(
+        self, model: Model, role: str, dataset: Dataset, indices: np.ndarray, labels: np.ndarray
+    ) -> AttackRun:
+        """The attack on ``model`` over the examples of ``dataset`` at ``indices`` (gold
+        ``labels`` in the model's own label order): from memory, else from the disk cache,
+        else computed.
 
-        Within a session the sample, the labels and the settings are fixed, so the memory
-        cache is keyed by the model alone (the teacher is attacked once for all students)."""
-        if model.spec.text in self._runs:
-            return self._runs[model.spec.text]
-        dataset = self._dataset.get()
+        Within a session the sample, the labels and the settings of a dataset are fixed, so
+        the memory cache is keyed by the model and the dataset (the teacher is attacked once
+        for all students)."""
+        memory = (model.spec.text, dataset.fingerprint)
+        if memory in self._runs:
+            return self._runs[memory]
         settings = self.attack_settings()
         texts, contexts = split_side([dataset.texts[i] for i in indices], settings.side)
         key = cache.key(
@@ -145,21 +142,21 @@ class AttackRunner:
             self.progress.finish(
                 f"compressguard: attack on {label}: {_summary(run.examples)} in {run.seconds:.1f} s"
             )
-        self._runs[model.spec.text] = run
+        self._runs[memory] = run
         return run
 
-    def pair(self, teacher: Model, student: Model) -> PairAttack:
-        """Both models attacked on the same examples, the student's labels put in the teacher's
-        order, and the student's predictions on the teacher's successful adversarial texts."""
-        dataset = self._dataset.get()
+    def pair(self, teacher: Model, student: Model, dataset: Dataset) -> PairAttack:
+        """Both models attacked on the same examples of ``dataset``, the student's labels put
+        in the teacher's order, and the student's predictions on the teacher's successful
+        adversarial texts."""
         for model in (teacher, student):
             if "probabilities" in model.missing:
                 raise MissingOutputError(model.missing["probabilities"])
         order = label_order(teacher, student)
         gold = dataset.label_indices(teacher.labels, teacher.num_labels)
         indices = self.sample(dataset)
-        teacher_run = self.run(teacher, "teacher", indices, gold[indices])
-        student_run = self.run(student, "student", indices, order[gold[indices]])
+        teacher_run = self.run(teacher, "teacher", dataset, indices, gold[indices])
+        student_run = self.run(student, "student", dataset, indices, order[gold[indices]])
         to_teacher = np.argsort(order)  # student class -> teacher class
         student_examples = tuple(_relabel(e, to_teacher) for e in student_run.examples)
         adversarial = [e.whole(e.adversarial) for e in teacher_run.examples if e.success]

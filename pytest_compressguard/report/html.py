@@ -44,8 +44,11 @@ _GROUPS = tuple(
 _PAIRWISE_SHOWN = tuple(m.name for m in CATALOGUE if m.pairwise_figure)
 
 
+Pairwise = dict[str, Any] | list[dict[str, Any]]
+
+
 def write(
-    path: str | Path, records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None
+    path: str | Path, records: list[dict[str, Any]], pairwise: Pairwise | None = None
 ) -> Path:
     """Write the report (creating parent directories) and return its path."""
     target = Path(path)
@@ -54,12 +57,13 @@ def write(
     return target
 
 
-def render(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None) -> str:
+def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> str:
     """The report as one HTML document (records as the session or the JSON report holds
-    them)."""
+    them). With several eval sets each record is shown as ``student [set]``, and the verdict
+    of a student covers all its sets."""
     from .record import from_json
 
-    records = [from_json(r) for r in records]
+    records = [{**from_json(r), "label": _label(r)} for r in records]
     colours = {
         r["student"]: figures.PALETTE[i % len(figures.PALETTE)] for i, r in enumerate(records)
     }
@@ -105,20 +109,40 @@ def _status(record: dict[str, Any]) -> str:
     return "pass" if record["checks"] else "none"
 
 
+def _label(record: dict[str, Any]) -> str:
+    """The student, and its eval set's name when the session had several."""
+    name = record.get("eval_set")
+    return f"{record['student']} [{name}]" if name else record["student"]
+
+
 def _verdict(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "status": _status(r),
-            "badge": {"fail": "REJECT", "pass": "ACCEPT", "none": "NO CHECKS"}[_status(r)],
-            "student": r["student"],
-            "headline": summary(r) or "no metrics measured",
-            "passed": sum(c.passed for c in r["checks"]),
-            "checks": len(r["checks"]),
-            "error": r.get("error"),
-            "failed": [c for c in r["checks"] if not c.passed],
-        }
-        for r in records
-    ]
+    """One card per student: rejected when any of its eval sets fails."""
+    students: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        students.setdefault(r["student"], []).append(r)
+    cards = []
+    for student, rows in students.items():
+        statuses = [_status(r) for r in rows]
+        status = "fail" if "fail" in statuses else "pass" if "pass" in statuses else "none"
+        cards.append(
+            {
+                "status": status,
+                "badge": {"fail": "REJECT", "pass": "ACCEPT", "none": "NO CHECKS"}[status],
+                "student": student,
+                "sets": [
+                    {
+                        "name": r.get("eval_set"),
+                        "headline": summary(r) or "no metrics measured",
+                        "passed": sum(c.passed for c in r["checks"]),
+                        "checks": len(r["checks"]),
+                        "error": r.get("error"),
+                        "failed": [c for c in r["checks"] if not c.passed],
+                    }
+                    for r in rows
+                ],
+            }
+        )
+    return cards
 
 
 def _format(value: Any, name: str) -> str:
@@ -179,9 +203,9 @@ def _metric_table(records: list[dict[str, Any]]) -> dict[str, Any]:
         reasons: dict[str, list[str]] = {}
         for metric, why in (r.get("unavailable") or {}).items():
             reasons.setdefault(why, []).append(metric)
-        unavailable += [(r["student"], ", ".join(ms), why) for why, ms in reasons.items()]
+        unavailable += [(r["label"], ", ".join(ms), why) for why, ms in reasons.items()]
     return {
-        "students": [r["student"] for r in records],
+        "students": [r["label"] for r in records],
         "groups": groups,
         "unavailable": unavailable,
     }
@@ -189,7 +213,7 @@ def _metric_table(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _knn(records: list[dict[str, Any]], colours: dict[str, str]) -> Markup | None:
     series = [
-        (r["student"], colours[r["student"]], {int(k): v for k, v in sweep.items()})
+        (r["label"], colours[r["student"]], {int(k): v for k, v in sweep.items()})
         for r in records
         if (sweep := r["metrics"].get("knn_sweep"))
     ]
@@ -200,7 +224,7 @@ def _scatter(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "figure": figures.probability_scatter(sample),
-            "student": r["student"],
+            "student": r["label"],
             "shown": len(sample["teacher"]),
             "n": r["n"],
             "sampled": len(sample["teacher"]) < (r["n"] or 0),
@@ -240,7 +264,7 @@ def _confusion(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )[:15]
         shown.append(
             {
-                "student": r["student"],
+                "student": r["label"],
                 "figure": None,
                 "cells": [(labels[i], labels[j], n) for n, i, j in cells],
             }
@@ -267,7 +291,7 @@ def _per_class(records: list[dict[str, Any]], colours: dict[str, str]) -> list[d
             rows = sorted(rows, key=lambda row: row[1] - row[2], reverse=True)[:MAX_CLASSES]
         shown.append(
             {
-                "figure": figures.class_bars(rows, r["student"], colours[r["student"]]),
+                "figure": figures.class_bars(rows, r["label"], colours[r["student"]]),
                 "clipped": MAX_CLASSES if clipped else None,
             }
         )
@@ -284,7 +308,7 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
             before, after = m["teacher_attack_accuracy_before"], m["teacher_attack_accuracy_after"]
             models.append(("teacher", figures.TEACHER, before, after))
         before, after = m["student_attack_accuracy_before"], m["student_attack_accuracy_after"]
-        models.append((r["student"], colours[r["student"]], before, after))
+        models.append((r["label"], colours[r["student"]], before, after))
     if not models:
         return None
     settings = next((r["attack"] for r in records if r.get("attack")), {})
@@ -296,33 +320,44 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
     }
 
 
-def _pairwise(table: dict[str, Any] | None) -> dict[str, Any] | None:
-    if table is None or "error" in table:
-        return table
-    numbers = [str(i) for i in range(len(table["models"]))]
-    shown = []
-    for name in _PAIRWISE_SHOWN:
-        matrix = table["metrics"].get(name)
-        if not matrix or all(v is None for row in matrix for v in row):
+def _pairwise(table: Pairwise | None) -> list[dict[str, Any]] | None:
+    """A view of each pairwise table (one per eval set when there are several)."""
+    if table is None:
+        return None
+    views = []
+    for one in table if isinstance(table, list) else [table]:
+        if "error" in one:
+            views.append({"eval_set": one.get("eval_set"), "error": one["error"]})
             continue
-        shown.append(
+        numbers = [str(i) for i in range(len(one["models"]))]
+        shown = []
+        for name in _PAIRWISE_SHOWN:
+            matrix = one["metrics"].get(name)
+            if not matrix or all(v is None for row in matrix for v in row):
+                continue
+            shown.append(
+                {
+                    "figure": figures.heatmap(matrix, numbers, numbers, scale=1.0),
+                    "label": name + (f" (k={one['k']})" if name == "knn_agreement" else ""),
+                }
+            )
+        views.append(
             {
-                "figure": figures.heatmap(matrix, numbers, numbers, scale=1.0),
-                "label": name + (f" (k={table['k']})" if name == "knn_agreement" else ""),
+                "eval_set": one.get("eval_set"),
+                "error": None,
+                "dataset": one["dataset"],
+                "n": one["n"],
+                "models": one["models"],
+                "figures": shown,
             }
         )
-    return {
-        "dataset": table["dataset"],
-        "n": table["n"],
-        "models": table["models"],
-        "figures": shown,
-    }
+    return views
 
 
 def _failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
-            "student": r["student"],
+            "student": r["label"],
             "label": c.label,
             "test": c.test or "outside a test",
             "message": c.message or f"{c.label} = {c.value:.4f}, needs {c.op} {c.threshold:g}",

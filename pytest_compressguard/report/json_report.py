@@ -9,7 +9,9 @@ from typing import Any
 VERSION = 1
 
 
-def build(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(
+    records: list[dict[str, Any]], pairwise: dict[str, Any] | list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The report document: the comparison records, and the pairwise table when made."""
     from .record import to_json
 
@@ -20,7 +22,9 @@ def build(records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None)
 
 
 def write(
-    path: str | Path, records: list[dict[str, Any]], pairwise: dict[str, Any] | None = None
+    path: str | Path,
+    records: list[dict[str, Any]],
+    pairwise: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write the report (creating parent directories) and return its path."""
     target = Path(path)

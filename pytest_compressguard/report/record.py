@@ -92,6 +92,8 @@ def record(c: Comparison) -> dict[str, Any]:
         "metrics": {},
         "checks": list(c.checks),
     }
+    if c.eval_set is not None:
+        out["eval_set"] = c.eval_set
     inputs = c.inputs
     if inputs.attack.loaded:
         a = c.attack_results
@@ -130,12 +132,15 @@ def record(c: Comparison) -> dict[str, Any]:
     return out
 
 
-def merge(records: list[dict[str, Any]], students: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Records of the same pair (from this process and xdist workers) merged into one, in the
-    students' command-line order, however the workers finished."""
-    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+def merge(
+    records: list[dict[str, Any]], students: tuple[str, ...], eval_sets: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Records of the same pair on the same eval set (from this process and xdist workers)
+    merged into one, in the students' command-line order and then the eval sets', however the
+    workers finished."""
+    merged: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
     for rec in records:
-        key = (rec["teacher"], rec["student"], rec["dataset"])
+        key = (rec["teacher"], rec["student"], rec["dataset"], rec.get("eval_set"))
         if key not in merged:
             merged[key] = {**rec, "metrics": dict(rec["metrics"]), "checks": list(rec["checks"])}
             if "unavailable" in rec:
@@ -160,8 +165,14 @@ def merge(records: list[dict[str, Any]], students: tuple[str, ...]) -> list[dict
         if unavailable:
             rec["unavailable"] = unavailable
     order = {spec: i for i, spec in enumerate(students)}
+    sets = {name: i for i, name in enumerate(eval_sets)}
     return sorted(
-        merged.values(), key=lambda r: (order.get(r["student"], len(order)), r["student"])
+        merged.values(),
+        key=lambda r: (
+            order.get(r["student"], len(order)),
+            r["student"],
+            sets.get(r.get("eval_set"), len(sets)),
+        ),
     )
 
 

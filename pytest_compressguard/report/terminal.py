@@ -94,7 +94,8 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
         groups.setdefault((record["teacher"], record["dataset"]), []).append(record)
     for (teacher, dataset), rows in groups.items():
         n = next((r["n"] for r in rows if r.get("n") is not None), None)
-        out.append(f"teacher: {teacher}   data: {dataset} (n={n if n is not None else '?'})")
+        name = f"{rows[0]['eval_set']} = " if "eval_set" in rows[0] else ""
+        out.append(f"teacher: {teacher}   data: {name}{dataset} (n={n if n is not None else '?'})")
         first = True
         for table in _TABLES:
             names = [k for k in table if any(metric_value(r, k) is not None for r in rows)]
@@ -136,15 +137,19 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
     return out[:-1] if out else out
 
 
-def pairwise_lines(table: dict[str, Any]) -> list[str]:
-    """The --compressguard-pairwise table: the models numbered, then one row per pair i-j
-    (i in the teacher's role) with every pair metric."""
+def pairwise_lines(table: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
+    """The --compressguard-pairwise table (one per eval set when there are several): the
+    models numbered, then one row per pair i-j (i in the teacher's role) with every pair
+    metric."""
+    if isinstance(table, list):
+        return [line for one in table for line in pairwise_lines(one)]
     if "error" in table:
         return [f"pairwise: not computed: {table['error']}"]
     models, per_model = table["models"], table["per_model"]
+    name = f"{table['eval_set']} = " if "eval_set" in table else ""
     out = [
-        f"pairwise, data: {table['dataset']} (n={table['n']}); in pair i-j, model i takes the "
-        "teacher's role"
+        f"pairwise, data: {name}{table['dataset']} (n={table['n']}); in pair i-j, model i "
+        "takes the teacher's role"
     ]
     for i, spec in enumerate(models):
         own = "  ".join(
