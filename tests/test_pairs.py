@@ -4,6 +4,7 @@ pair inputs are clear errors."""
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 
@@ -17,7 +18,7 @@ from pytest_compressguard.attacks.bert_attack import AttackSettings, attack
 from pytest_compressguard.data import load_dataset
 from pytest_compressguard.errors import DataError, ModelLoadError
 from pytest_compressguard.models import load_model
-from tests import tiny
+from tests import reference, tiny
 from tests.test_plugin import expected_metrics
 
 
@@ -209,6 +210,7 @@ def test_loyal(guard):
 
 def test_neighbours(guard):
     guard.assert_knn_agreement(min=0.0, k=5)
+    guard.assert_ood_agreement(min=0.0)
 """
 
 
@@ -228,6 +230,9 @@ def test_a_pair_gate_equals_an_independent_computation(pytester, pair_models, tm
         f"--student={pair_models.onnx}",
         f"--student=int8:{pair_models.teacher}",
         f"--eval-data={pair_models.dev}",
+        f"--train-data={pair_models.train}",  # Deep-KNN: a bank of pairs, candidate pairs
+        f"--ood-data={pair_models.ood}",
+        "--ood-k=5",
         "--text-column=premise",
         "--text-pair-column=hypothesis",
         f"--compressguard-json={out}",
@@ -238,6 +243,8 @@ def test_a_pair_gate_equals_an_independent_computation(pytester, pair_models, tm
     pairs = pairs_of(pair_models.dev_rows)
     y = np.array([label for *_, label in pair_models.dev_rows])
     pt, t_cls = direct(pair_models.teacher, pairs)
+    bank = [(r["premise"], r["hypothesis"]) for r in csv.DictReader(pair_models.train.open())]
+    candidates = [(r["premise"], r["hypothesis"]) for r in csv.DictReader(pair_models.ood.open())]
     students = {
         str(pair_models.student): direct(pair_models.student, pairs),
         str(pair_models.onnx): (onnx_direct(pair_models.onnx, pairs), None),
@@ -249,6 +256,16 @@ def test_a_pair_gate_equals_an_independent_computation(pytester, pair_models, tm
         ps, s_cls = students[c["student"]]
         assert c["n"] == len(pairs)
         for name, value in expected_metrics(pt, ps, y).items():
+            assert c["metrics"][name] == pytest.approx(value, abs=1e-6), (c["student"], name)
+        if s_cls is None:
+            continue
+        # Deep-KNN on pair embeddings: the bank and the candidates are pairs too
+        roles = {"eval": pairs, "bank": bank, "ood": candidates}
+        int8 = c["student"].startswith("int8:")
+        model = pair_models.teacher if int8 else pair_models.student
+        teacher = {role: direct(pair_models.teacher, p)[1] for role, p in roles.items()}
+        student = {role: direct(model, p, int8=int8)[1] for role, p in roles.items()}
+        for name, value in reference.ood_metrics(teacher, student, 5).items():
             assert c["metrics"][name] == pytest.approx(value, abs=1e-6), (c["student"], name)
         if s_cls is not None:  # kNN agreement of the pair embeddings, by brute force
             want = np.mean(
