@@ -93,7 +93,9 @@ class EvalSet:
         if sep and _NAME.match(name) and not value.startswith("hf:"):
             return cls(name, spec)
         if value.startswith("hf:"):
-            return cls("-".join(value.split(":")[2:]).replace("/", "-"), value)
+            parts = value.split(":")[1:]  # DATASET[:CONFIG]:SPLIT
+            first = parts[1] if len(parts) == 3 else parts[0].split("/")[-1]
+            return cls(f"{first}-{parts[-1]}", value)
         return cls(Path(value).stem, value)
 
 

@@ -212,3 +212,29 @@ def test_each_set_is_attacked_on_its_own_examples(pytester, pair_models, tiny_mo
         assert c["adversarial_examples"], c["eval_set"]
         for e in c["adversarial_examples"]:
             assert e["original"] == list(rows[c["eval_set"]][e["index"]][:2])
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "spec"),
+    [
+        ("dev=data/sick_test.tsv", "dev", "data/sick_test.tsv"),
+        ("data/sick_test.tsv", "sick_test", "data/sick_test.tsv"),
+        ("hf:nyu-mll/glue:mnli:validation_matched", "mnli-validation_matched", None),
+        ("hf:stanfordnlp/imdb:test", "imdb-test", None),
+        (
+            "mm=hf:nyu-mll/glue:mnli:validation_mismatched",
+            "mm",
+            "hf:nyu-mll/glue:mnli:validation_mismatched",
+        ),
+    ],
+)
+def test_eval_sets_are_named(value, name, spec):
+    from pytest_compressguard.options import EvalSet
+
+    assert EvalSet.parse(value) == EvalSet(name, spec or value)
+
+
+def test_a_named_set_that_is_no_file_is_a_usage_error(pytester):
+    result = pytester.runpytest_inprocess("--eval-data=dev=nowhere.tsv")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --eval-data: no such file: 'nowhere.tsv'*"])
