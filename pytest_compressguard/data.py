@@ -127,7 +127,8 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
         raise DataError(f"{path} is not UTF-8 text") from None
 
 
-def _read_hf(spec: str, split_spec: str) -> tuple[list[dict], list[str]]:
+def read_hf(spec: str, split_spec: str) -> tuple[list[dict], list[str]]:
+    """The rows and column names of ``hf:DATASET[:CONFIG]:SPLIT`` (the datasets extra)."""
     parts = split_spec.split(":")
     name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
     try:
@@ -167,7 +168,7 @@ def load_dataset(
     if labels not in ("required", "optional", "ignored"):
         raise ValueError(f"labels must be required, optional or ignored, got {labels!r}")
     if spec.startswith("hf:"):
-        rows, columns = _read_hf(spec, spec[3:])
+        rows, columns = read_hf(spec, spec[3:])
     else:
         path = Path(spec).expanduser()
         if path.suffix.lower() not in FORMATS:

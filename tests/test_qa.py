@@ -4,6 +4,7 @@ below in its own style (features as dicts, predictions as dicts)."""
 from __future__ import annotations
 
 import collections
+import json
 import random
 
 import numpy as np
@@ -89,7 +90,7 @@ def run_qa_postprocess(
         scores = np.array([pred.pop("score") for pred in predictions])
         exp_scores = np.exp(scores - np.max(scores))
         probs = exp_scores / exp_scores.sum()
-        for prob, pred in zip(probs, predictions):
+        for prob, pred in zip(probs, predictions, strict=True):
             pred["probability"] = prob
         i = 0
         while predictions[i]["text"] == "":
@@ -226,3 +227,115 @@ def test_a_question_without_any_valid_span_keeps_run_qas_placeholder(tokenizer):
     assert [t for t, _ in got.candidates] == ["empty", ""]
     # and its best non-null answer is that placeholder: null odds 0, not above the threshold
     assert got.text == "empty" and got.null_odds == 0.0
+
+
+# -- data ----------------------------------------------------------------------------------
+
+SQUAD = {
+    "version": "v2.0",
+    "data": [
+        {
+            "title": "A",
+            "paragraphs": [
+                {
+                    "context": "Normandy is a region in France.",
+                    "qas": [
+                        {
+                            "id": "q1",
+                            "question": "Where is Normandy?",
+                            "answers": [
+                                {"text": "France", "answer_start": 24},
+                                {"text": "in France", "answer_start": 21},
+                            ],
+                            "is_impossible": False,
+                        },
+                        {
+                            "id": "q2",
+                            "question": "Who named France?",
+                            "answers": [],
+                            "plausible_answers": [{"text": "Normandy", "answer_start": 0}],
+                            "is_impossible": True,
+                        },
+                    ],
+                }
+            ],
+        },
+        {
+            "title": "B",
+            "paragraphs": [
+                {
+                    "context": "Paris is big.",
+                    "qas": [
+                        {
+                            "id": "q3",
+                            "question": "What is big?",
+                            "answers": [{"text": "Paris", "answer_start": 0}],
+                        }
+                    ],
+                }
+            ],
+        },
+    ],
+}
+
+
+def test_squad_json_jsonl_and_record_lists_read_alike(tmp_path):
+    from pytest_compressguard.qa_data import load_questions
+
+    (tmp_path / "dev.json").write_text(json.dumps(SQUAD))
+    records = [
+        {
+            "id": "q1",
+            "question": "Where is Normandy?",
+            "context": "Normandy is a region in France.",
+            "answers": {"text": ["France", "in France"], "answer_start": [24, 21]},
+        },
+        {
+            "id": "q2",
+            "question": "Who named France?",
+            "context": "Normandy is a region in France.",
+            "answers": {"text": [], "answer_start": []},
+        },
+        {
+            "id": "q3",
+            "question": "What is big?",
+            "context": "Paris is big.",
+            "answers": {"text": ["Paris"], "answer_start": [0]},
+        },
+    ]
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "list.json").write_text(json.dumps(records))
+    found = [
+        load_questions(str(tmp_path / name)) for name in ("dev.json", "dev.jsonl", "list.json")
+    ]
+    for data in found:
+        assert data.ids == ("q1", "q2", "q3")
+        assert data.answers == (("France", "in France"), (), ("Paris",))
+        assert data.questions[2] == qa.Question("What is big?", "Paris is big.")
+    assert len({d.fingerprint for d in found}) == 1
+    sample = load_questions(str(tmp_path / "dev.json"), max_examples=2, seed=3)
+    assert len(sample) == 2 and len(set(sample.ids)) == 2 and list(sample.ids) == sorted(sample.ids)
+
+
+def test_bad_qa_data_is_a_clear_error(tmp_path):
+    from pytest_compressguard.errors import DataError
+    from pytest_compressguard.qa_data import load_questions
+
+    broken = json.loads(json.dumps(SQUAD))
+    del broken["data"][0]["paragraphs"][0]["qas"][0]["answers"]
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(
+        DataError, match="is not SQuAD JSON: a question or paragraph lacks 'answers'"
+    ):
+        load_questions(str(tmp_path / "broken.json"))
+    (tmp_path / "flat.jsonl").write_text(
+        '{"id": 1, "question": "q", "context": "c", "answers": ["c"]}\n'
+    )
+    with pytest.raises(DataError, match=r"example 0: answers must be \{\"text\""):
+        load_questions(str(tmp_path / "flat.jsonl"))
+    (tmp_path / "sst.csv").write_text("text,label\na,b\n")
+    with pytest.raises(DataError, match="QA data must be SQuAD JSON"):
+        load_questions(str(tmp_path / "sst.csv"))
+    (tmp_path / "none.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="holds no questions"):
+        load_questions(str(tmp_path / "none.jsonl"))
