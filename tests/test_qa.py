@@ -130,6 +130,8 @@ def run_qa_features(tokenizer, examples, max_length, doc_stride):
                     for k, o in enumerate(tokenized["offset_mapping"][i])
                 ],
                 "input_ids": tokenized["input_ids"][i],
+                "token_type_ids": tokenized["token_type_ids"][i],
+                "attention_mask": tokenized["attention_mask"][i],
             }
         )
     return features

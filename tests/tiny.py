@@ -87,7 +87,7 @@ def tokenizer(folder: Path):
     return BertTokenizerFast(**{key: str(vocab)}, do_lower_case=True)
 
 
-def _config(tok, *, layers: int, hidden: int, **extra):
+def _config(tok, *, layers: int, hidden: int, positions: int = 32, **extra):
     """A small BertConfig over the tokenizer's vocabulary."""
     from transformers import BertConfig
 
@@ -97,7 +97,7 @@ def _config(tok, *, layers: int, hidden: int, **extra):
         num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=2 * hidden,
-        max_position_embeddings=32,
+        max_position_embeddings=positions,
         **extra,
     )
 
@@ -229,3 +229,67 @@ def write_pairs(path: Path, rows: list[tuple[str, str, int]], columns=("premise"
             writer.writeheader()
             writer.writerows(records)
     return path
+
+
+QA_MARKER = "was"
+
+
+def qa_examples(n: int, seed: int, words: tuple[int, int] = (4, 14)) -> list[tuple[str, str, str]]:
+    """(question, context, answer): the answer is the word after the marker "was"; a context
+    without the marker makes the question unanswerable (answer "")."""
+    rng = random.Random(seed)
+    vocabulary = [w for w in FILLER + POSITIVE + NEGATIVE if w != QA_MARKER]
+    rows = []
+    for _ in range(n):
+        context = [rng.choice(vocabulary) for _ in range(rng.randint(*words))]
+        answer = ""
+        if rng.random() < 0.6:
+            at = rng.randint(0, len(context) - 1)
+            answer = context[at]
+            context.insert(at, QA_MARKER)
+        rows.append((rng.choice(["what", "what is it"]), " ".join(context), answer))
+    return rows
+
+
+def train_qa(folder: Path, *, layers: int, hidden: int, steps: int, seed: int) -> Path:
+    """A random-init BertForQuestionAnswering trained on :func:`qa_examples` (an unanswerable
+    question points at [CLS]), saved with its tokenizer."""
+    import torch
+    from transformers import BertForQuestionAnswering
+
+    torch.manual_seed(seed)
+    tok = tokenizer(folder)
+    model = BertForQuestionAnswering(_config(tok, layers=layers, hidden=hidden, positions=64))
+    data = qa_examples(steps * 16, seed)
+
+    def loss(step: int):
+        chunk = data[step * 16 : (step + 1) * 16]
+        batch = tok(
+            [q for q, _, _ in chunk],
+            [c for _, c, _ in chunk],
+            padding=True,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        starts, ends = [], []
+        for i, (_, context, answer) in enumerate(chunk):
+            position = 0
+            if answer:
+                marker = context.split().index(QA_MARKER)
+                begin = len(" ".join(context.split()[: marker + 1])) + 1
+                ids = batch.sequence_ids(i)
+                position = next(
+                    t
+                    for t, (o, s) in enumerate(
+                        zip(batch["offset_mapping"][i].tolist(), ids, strict=True)
+                    )
+                    if s == 1 and o[0] == begin
+                )
+            starts.append(position)
+            ends.append(position)
+        batch.pop("offset_mapping")
+        return model(
+            **batch, start_positions=torch.tensor(starts), end_positions=torch.tensor(ends)
+        ).loss
+
+    return _train(model, tok, folder, steps, loss)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -240,6 +240,21 @@ class BatchedModel:
             )
         return encoded
 
+    def batches(self, encoded: Any) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Padded batches of tokenized rows, shortest rows first (one row at a time for a
+        per-example model), each with the indices of the rows it holds."""
+        order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
+        step = 1 if self.per_example else self.batch_size
+        for start in range(0, len(order), step):
+            index = order[start : start + step]
+            features = {
+                name: [encoded[name][i] for i in index]
+                for name in (*self.input_names, "attention_mask")
+                if name in encoded
+            }
+            padded = self.tokenizer.pad(features, return_tensors="np")
+            yield index, {k: np.asarray(v) for k, v in padded.items()}
+
     def encode(
         self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
     ) -> Encoded:
@@ -255,20 +270,7 @@ class BatchedModel:
             raise ValueError("no texts to encode")
         if not (probabilities or embeddings):
             return Encoded(None, None)  # nothing asked: no pass over the texts
-        encoded = self._tokenize(texts)
-        order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
-        step = 1 if self.per_example else self.batch_size
-        for start in range(0, len(order), step):
-            index = order[start : start + step]
-            features = {
-                name: [encoded[name][i] for i in index]
-                for name in (*self.input_names, "attention_mask")
-                if name in encoded
-            }
-            batch = {
-                k: np.asarray(v)
-                for k, v in self.tokenizer.pad(features, return_tensors="np").items()
-            }
+        for index, batch in self.batches(self._tokenize(texts)):
             logits, hidden = self._forward(batch, logits=probabilities, hidden=embeddings)
             if logits is not None:
                 if probs is None:

@@ -59,6 +59,36 @@ def load_tokenizer(source: str, *, spec: ModelSpec) -> Any:
         raise hub_error(ModelSpec(text=source, kind="hub", source=source), exc) from None
 
 
+class _NoSuchHead(ModelLoadError):
+    """The checkpoint's architecture has no class of the asked kind (e.g. no classifier)."""
+
+
+def load_checkpoint(spec: ModelSpec, auto_class: Any) -> tuple[Any, dict[str, Any]]:
+    """``auto_class.from_pretrained`` on the spec's source, from safetensors only, quietly,
+    with its loading info; every failure is one sentence."""
+    source = spec.source
+    local = Path(source).is_dir()
+    if local and not any(Path(source).glob("*.safetensors")):
+        raise ModelLoadError(
+            f"{spec.text} has no .safetensors weights; pytest-compressguard does not unpickle "
+            "pytorch_model.bin files (convert it: model.save_pretrained(dir, "
+            "safe_serialization=True))"
+        )
+    try:
+        with quiet_loading():
+            return auto_class.from_pretrained(  # type: ignore[no-any-return]
+                source, use_safetensors=True, output_loading_info=True
+            )
+    except OSError as exc:
+        if local:
+            raise ModelLoadError(f"cannot load {spec.text}: {exc}") from None
+        raise hub_error(spec, exc) from None
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise _NoSuchHead(f"{spec.text}: {str(exc).splitlines()[0]}") from None
+        raise ModelLoadError(f"cannot load {spec.text}: {str(exc).splitlines()[0]}") from None
+
+
 def _torch_device(device: str) -> Any:
     import torch
 
@@ -95,31 +125,12 @@ class HFClassifier(BatchedModel):
 
         self.spec = spec
         source = spec.source
-        local = Path(source).is_dir()
-        if local and not any(Path(source).glob("*.safetensors")):
-            raise ModelLoadError(
-                f"{spec.text} has no .safetensors weights; pytest-compressguard does not unpickle "
-                "pytorch_model.bin files (convert it: model.save_pretrained(dir, "
-                "safe_serialization=True))"
-            )
-        head = True
         try:
-            with quiet_loading():
-                try:
-                    model, info = AutoModelForSequenceClassification.from_pretrained(
-                        source, use_safetensors=True, output_loading_info=True
-                    )
-                except ValueError:  # an architecture with no sequence-classification class
-                    model, info = AutoModel.from_pretrained(
-                        source, use_safetensors=True, output_loading_info=True
-                    )
-                    head = False
-        except OSError as exc:
-            if local:
-                raise ModelLoadError(f"cannot load {spec.text}: {exc}") from None
-            raise hub_error(spec, exc) from None
-        except ValueError as exc:
-            raise ModelLoadError(f"cannot load {spec.text}: {str(exc).splitlines()[0]}") from None
+            model, info = load_checkpoint(spec, AutoModelForSequenceClassification)
+            head = True
+        except _NoSuchHead:  # an architecture with no sequence-classification class
+            model, info = load_checkpoint(spec, AutoModel)
+            head = False
         head_missing, base_missing = _head_keys(
             sorted(info.get("missing_keys") or ()), model.base_model_prefix
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,57 @@ def _quantizes_activations(path: Path) -> bool:
     return any(node.op_type == "DynamicQuantizeLinear" for node in graph.node)
 
 
+def tokenizer_beside(spec: ModelSpec, path: Path, tokenizer: str | None) -> str:
+    """``tokenizer`` if given, else the folder of the .onnx file when it holds tokenizer
+    files (a clear error when it does not)."""
+    if tokenizer is not None:
+        return tokenizer
+    if not any((path.parent / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"{spec.text}: no tokenizer files beside {path.name}; pass --tokenizer DIR (or a "
+            "Hub id)"
+        )
+    return str(path.parent)
+
+
+def open_session(spec: ModelSpec, path: Path, device: str) -> Any:
+    """An onnxruntime session of the graph on the CPU or CUDA, with one-sentence errors."""
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ModelLoadError(
+                "--device cuda was given, but onnxruntime has no CUDA provider "
+                "(install onnxruntime-gpu)"
+            )
+        providers.insert(0, "CUDAExecutionProvider")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelLoadError(f"cannot load ONNX model {spec.text}: {exc}") from None
+
+
+def graph_feed(
+    spec: ModelSpec, graph_inputs: Iterable[str], batch: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The graph's inputs from a tokenized batch (int64; zero segment ids when the tokenizer
+    gives none)."""
+    feed = {}
+    for name in graph_inputs:
+        if name in batch:
+            feed[name] = batch[name].astype(np.int64)
+        elif name == "token_type_ids":
+            feed[name] = np.zeros_like(batch["input_ids"], dtype=np.int64)
+        else:
+            raise ModelLoadError(
+                f"ONNX model {spec.text} needs input {name!r}, which the tokenizer does not give"
+            )
+    return feed
+
+
 class OnnxClassifier(BatchedModel):
     """An ONNX graph run with onnxruntime.
 
@@ -53,32 +105,11 @@ class OnnxClassifier(BatchedModel):
         embedding_output: str = "last_hidden_state",
         path: str | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         self.spec = spec
         self.path = Path(path or spec.source)
         folder = self.path.parent
-        if tokenizer is None:
-            if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
-                raise ModelLoadError(
-                    f"{spec.text}: no tokenizer files beside {self.path.name}; "
-                    "pass --tokenizer DIR (or a Hub id)"
-                )
-            tokenizer = str(folder)
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ModelLoadError(
-                    "--device cuda was given, but onnxruntime has no CUDA provider "
-                    "(install onnxruntime-gpu)"
-                )
-            providers.insert(0, "CUDAExecutionProvider")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelLoadError(f"cannot load ONNX model {spec.text}: {exc}") from None
+        tokenizer = tokenizer_beside(spec, self.path, tokenizer)
+        self.session = open_session(spec, self.path, device)
         outputs = self.session.get_outputs()
         described = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
         logits = next((o for o in outputs if o.name == "logits"), None)
@@ -168,17 +199,7 @@ class OnnxClassifier(BatchedModel):
     def _forward(
         self, batch: dict[str, np.ndarray], *, logits: bool, hidden: bool
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        feed = {}
-        for name in self.graph_inputs:
-            if name in batch:
-                feed[name] = batch[name].astype(np.int64)
-            elif name == "token_type_ids":
-                feed[name] = np.zeros_like(batch["input_ids"], dtype=np.int64)
-            else:
-                raise ModelLoadError(
-                    f"ONNX model {self.spec.text} needs input {name!r}, which the tokenizer "
-                    "does not give"
-                )
+        feed = graph_feed(self.spec, self.graph_inputs, batch)
         names = [
             n for n, asked in ((self.output_name, logits), (self.hidden_name, hidden)) if asked
         ]
