@@ -5,11 +5,13 @@ set, and xdist writes the same JSON."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from pytest_compressguard.report import html
+from tests import browser
 from tests.test_pairs import direct, onnx_direct, pairs_of
 from tests.test_plugin import COUNT_ENCODES, expected_metrics
 
@@ -126,6 +128,17 @@ def test_reports_show_every_set(pytester, pair_models, tmp_path):
     assert text.count('<div class="card ') == 2  # one verdict per student, over both sets
     junit = (pytester.path / "junit.xml").read_text()
     assert f'name="compressguard[{pair_models.onnx}][challenge].label_loyalty"' in junit
+    if browser.chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium and playwright (scripts/test.sh installs them)")
+        return
+    found = browser.inspect(page, tuple(k for k, _ in html.SECTIONS), tmp_path / "page.png")
+    assert found["console_errors"] == []
+    assert all(s["visible"] for s in found["sections"].values())
+    shown = len(html._pairwise(document["pairwise"][0])[0]["figures"])
+    assert len(found["plots"]["pairwise"]) == 2 * shown > 0  # each set's heatmaps, drawn
+    assert all(w > 100 and h > 60 and marks > 0 for w, h, marks in found["plots"]["pairwise"])
+    assert found["page_width"] <= browser.LAPTOP["width"]
 
 
 def test_xdist_gives_the_same_json_with_several_sets(pytester, pair_models, tmp_path):
