@@ -1,0 +1,114 @@
+"""Per-question outcomes of a teacher/student pair of extractive-QA models: the columns from
+which the prediction metrics (their means, their bootstrap intervals) are computed.
+
+- exact match and F1 of each model's answer: the official SQuAD 2.0 scores (:mod:`.squad`);
+- right: exact match = 1 (or, with ``error="f1"``, F1 >= 0.5); an error is not right;
+- same: both answers have the same normalised text (both abstaining counts as the same);
+- agreement F1: the SQuAD token F1 between the teacher's and the student's answers;
+- answer distributions: each model's n-best candidates and null answer with run_qa's softmax
+  probabilities, merged by normalised text (the null answer is ""), compared on the union of
+  both models' texts. A text a model does not list scores below its whole n-best, so it gets
+  that model's smallest listed probability (an upper bound), and the distribution is
+  renormalised; JSD (base 2) and KL(teacher || student) (nats) are taken on those, so KL is a
+  lower bound of the divergence the full span distributions would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import squad
+
+ERRORS = ("exact", "f1")
+
+
+@dataclass(frozen=True)
+class QAColumns:
+    """One row per question (float64 arrays, 0/1 for the indicators)."""
+
+    teacher_exact: np.ndarray
+    student_exact: np.ndarray
+    teacher_f1: np.ndarray
+    student_f1: np.ndarray
+    teacher_right: np.ndarray
+    student_right: np.ndarray
+    has_answer: np.ndarray
+    same: np.ndarray
+    agreement_f1: np.ndarray
+    jsd: np.ndarray
+    kl: np.ndarray
+
+
+def merged(candidates: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """A model's candidates as a distribution on normalised answer texts."""
+    out: dict[str, float] = {}
+    for text, probability in candidates:
+        key = squad.normalize_answer(text)
+        out[key] = out.get(key, 0.0) + probability
+    return out
+
+
+def on_union(teacher: dict[str, float], student: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Both distributions on the union of their texts (sorted), each text a model does not
+    list given that model's smallest listed probability, then renormalised."""
+    texts = sorted(teacher.keys() | student.keys())
+    out = []
+    for own in (teacher, student):
+        floor = min(own.values())
+        p = np.array([own.get(t, floor) for t in texts], dtype=np.float64)
+        out.append(p / p.sum())
+    return out[0], out[1]
+
+
+def _kl(p: np.ndarray, q: np.ndarray, log: np.ufunc = np.log) -> float:
+    """Sum of p log(p / q) over p > 0 (inf where q = 0 < p)."""
+    inside = p > 0
+    with np.errstate(divide="ignore"):
+        return float(np.sum(p[inside] * log(p[inside] / q[inside])))
+
+
+def _jsd_bits(p: np.ndarray, q: np.ndarray) -> float:
+    m = (p + q) / 2
+    return 0.5 * _kl(p, m, np.log2) + 0.5 * _kl(q, m, np.log2)
+
+
+def columns(
+    golds: Sequence[Sequence[str]],
+    teacher: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    student: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    *,
+    error: str = "exact",
+) -> QAColumns:
+    """The outcome columns of a pair: ``teacher`` and ``student`` give each question's
+    (answer text, candidates with probabilities)."""
+    if error not in ERRORS:
+        raise ValueError(f"error must be one of {ERRORS}, got {error!r}")
+    if not (len(golds) == len(teacher) == len(student)) or not golds:
+        raise ValueError(
+            f"{len(golds)} questions, {len(teacher)} teacher and {len(student)} student answers"
+        )
+    rows = []
+    for answers, (t_text, t_cands), (s_text, s_cands) in zip(golds, teacher, student, strict=True):
+        t_exact, t_f1 = squad.scores(answers, t_text)
+        s_exact, s_f1 = squad.scores(answers, s_text)
+        p, q = on_union(merged(t_cands), merged(s_cands))
+        rows.append(
+            (
+                t_exact,
+                s_exact,
+                t_f1,
+                s_f1,
+                float(t_exact if error == "exact" else t_f1 >= 0.5),
+                float(s_exact if error == "exact" else s_f1 >= 0.5),
+                float(bool(squad.gold_answers(answers)[0])),
+                float(squad.normalize_answer(t_text) == squad.normalize_answer(s_text)),
+                squad.f1(t_text, s_text),
+                _jsd_bits(p, q),
+                _kl(p, q),
+            )
+        )
+    table = np.array(rows, dtype=np.float64)
+    return QAColumns(*(table[:, i].copy() for i in range(table.shape[1])))
