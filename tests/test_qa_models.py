@@ -195,3 +195,57 @@ def test_padding_never_competes_for_answers(qa_model, rows):
     )
     assert got.answers == want
     assert any(len(x) < MAX_LENGTH for x in ids)  # some windows were padded in their batch
+
+
+def test_the_task_is_read_from_the_files(qa_model, tiny_models, tmp_path):
+    from pytest_compressguard.models.resolve import detect_task
+
+    graph = export(qa_model, tmp_path / "model.onnx")
+    assert detect_task(str(qa_model)) == "qa"
+    assert detect_task(str(graph)) == "qa"
+    assert detect_task(f"int8:{qa_model}") == detect_task(f"onnx-int8:{graph}") == "qa"
+    assert detect_task(str(tiny_models.teacher)) == "classification"
+    assert detect_task(str(tiny_models.onnx)) == "classification"
+    assert detect_task(f"onnx-int8:{tiny_models.teacher}") == "classification"
+
+
+def test_onnx_int8_of_a_qa_model_answers_like_its_graph_run_directly(qa_model, rows, tmp_path):
+    import onnxruntime as ort
+
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.models.qa_models import load_qa_model
+
+    model = load_qa_model(
+        f"onnx-int8:{qa_model}", cache_dir=tmp_path, max_length=MAX_LENGTH, doc_stride=STRIDE
+    )
+    assert isinstance(model, OnnxQuestionAnswerer) and model.per_example
+    assert {"start_logits", "end_logits", "last_hidden_state"} <= {
+        o.name for o in model.session.get_outputs()
+    }
+    # its own cache entry: the checkpoint built as a classifier (head-less) is another one
+    encoder = load_model(f"onnx-int8:{qa_model}", cache_dir=tmp_path)
+    assert encoder.path != model.path
+    session = ort.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
+    tok = AutoTokenizer.from_pretrained(model.path.parent)
+    examples = [{"question": q, "context": c} for q, c, _ in rows]
+    features = run_qa_features(tok, examples, MAX_LENGTH, STRIDE)
+    starts, ends = [], []
+    for f in features:  # one window per call, on its own tokens
+        n = sum(f["attention_mask"])
+        feed = {
+            k: np.array([f[k][:n]], dtype=np.int64)
+            for k in ("input_ids", "token_type_ids", "attention_mask")
+        }
+        start, end = session.run(["start_logits", "end_logits"], feed)
+        starts.append(start[0])
+        ends.append(end[0])
+    texts, odds, _ = run_qa_postprocess(examples, features, starts, ends)
+    got = model.answer([Question(q, c) for q, c, _ in rows])
+    assert [a.text for a in got.answers] == [texts[i] for i in range(len(rows))]
+    assert [a.null_odds for a in got.answers] == pytest.approx(
+        [odds[i] for i in range(len(rows))], abs=1e-5
+    )
+    again = load_qa_model(
+        f"onnx-int8:{qa_model}", cache_dir=tmp_path, max_length=MAX_LENGTH, doc_stride=STRIDE
+    )
+    assert again.path == model.path  # built once, then read from the cache

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,10 +28,22 @@ from .hf import HFClassifier
 from .onnx import OnnxClassifier
 from .spec import ModelSpec
 
+if TYPE_CHECKING:
+    from .qa_models import HFQuestionAnswerer
+
+    _Torch = TypeVar("_Torch", HFClassifier, HFQuestionAnswerer)
+else:
+    _Torch = TypeVar("_Torch")
+
 #: The sentences used to check that an export computes what the PyTorch model computes.
 _PROBES = (
     "a short sentence",
     "a somewhat longer sentence that needs more tokens than the first one does",
+)
+#: Question and context pairs, the same check for question-answering models.
+_QA_PROBES = (
+    ("what is it", "a short context"),
+    ("which one", "a somewhat longer context that needs more tokens than the first one does"),
 )
 _EXPORT_TOLERANCE = 1e-3
 _FORMAT = 3  # 2: exports carry last_hidden_state; 3: keyed by cache.key
@@ -49,7 +61,7 @@ def _root_logging_quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-def quantize_torch_int8(model: HFClassifier) -> HFClassifier:
+def quantize_torch_int8(model: _Torch) -> _Torch:
     """Replace the model's Linear layers by dynamically quantized int8 ones (CPU only)."""
     import torch
 
@@ -73,13 +85,15 @@ def quantize_torch_int8(model: HFClassifier) -> HFClassifier:
     return model
 
 
-def _export_wrapper(model: HFClassifier, names: list[str]) -> Any:
-    """The model as a module of positional tensors giving (logits, last hidden state), or the
-    last hidden state alone for a model without a head."""
+def _export_wrapper(model: _Torch, names: list[str]) -> Any:
+    """The model as a module of positional tensors giving (logits, last hidden state), the
+    last hidden state alone for a model without a head, or (start logits, end logits, last
+    hidden state) for a question answerer."""
     import torch
 
     inner = model.model
-    head = model.has_head
+    head = getattr(model, "has_head", True)
+    answerer = not hasattr(model, "has_head")
 
     class Wrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -91,23 +105,34 @@ def _export_wrapper(model: HFClassifier, names: list[str]) -> Any:
             if not head:
                 return self.model(**inputs).last_hidden_state
             out = self.model(**inputs, output_hidden_states=True)
+            if answerer:
+                return out.start_logits, out.end_logits, out.hidden_states[-1]
             return out.logits, out.hidden_states[-1]
 
     return Wrapper().eval()
 
 
-def export_onnx(model: HFClassifier, target: Path) -> None:
-    """Export a PyTorch model to ONNX with outputs ``logits`` (when it has a head) and
-    ``last_hidden_state``, dynamic batch and sequence axes, and check that the export
-    reproduces the PyTorch outputs on two probe sentences."""
+def export_onnx(model: _Torch, target: Path) -> None:
+    """Export a PyTorch model to ONNX with outputs ``logits`` (a classifier with a head),
+    ``start_logits`` and ``end_logits`` (a question answerer) and ``last_hidden_state``,
+    dynamic batch and sequence axes, and check that the export reproduces the PyTorch outputs
+    on two probe sentences (or question/context pairs)."""
     import torch
 
+    from .qa_models import HFQuestionAnswerer
+
     names = list(model.input_names)
-    outputs = ["logits", "last_hidden_state"] if model.has_head else ["last_hidden_state"]
-    batch = model.tokenizer(list(_PROBES), padding=True, return_tensors="pt")
+    if isinstance(model, HFQuestionAnswerer):
+        outputs = ["start_logits", "end_logits", "last_hidden_state"]
+        questions, contexts = zip(*_QA_PROBES, strict=True)
+        batch = model.tokenizer(list(questions), list(contexts), padding=True, return_tensors="pt")
+    else:
+        outputs = ["logits", "last_hidden_state"] if model.has_head else ["last_hidden_state"]
+        batch = model.tokenizer(list(_PROBES), padding=True, return_tensors="pt")
     tensors = tuple(batch[name] for name in names)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch"}
+    axes["start_logits"] = axes["end_logits"] = {0: "batch", 1: "sequence"}
     axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -126,10 +151,12 @@ def export_onnx(model: HFClassifier, target: Path) -> None:
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     feed = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
     exported = session.run(outputs, feed)
-    logits, hidden = model._forward(
-        {k: v.numpy() for k, v in batch.items()}, logits=model.has_head, hidden=True
-    )
-    expected = [logits, hidden] if model.has_head else [hidden]
+    arrays = {k: v.numpy() for k, v in batch.items()}
+    if isinstance(model, HFQuestionAnswerer):
+        expected = list(model._spans(arrays))
+    else:
+        logits, hidden = model._forward(arrays, logits=model.has_head, hidden=True)
+        expected = [logits, hidden] if model.has_head else [hidden]
     for name, got, want in zip(outputs, exported, expected, strict=True):
         gap = float(np.max(np.abs(got - want)))
         if gap > _EXPORT_TOLERANCE * max(1.0, float(np.max(np.abs(want)))):
@@ -139,13 +166,18 @@ def export_onnx(model: HFClassifier, target: Path) -> None:
             )
 
 
-def _cache_key(source_fingerprint: str) -> str:
+def _cache_key(source_fingerprint: str, task: str = "classification") -> str:
+    """The entry of a source's int8 graph; a question-answering build has its own (a
+    classifier's keys are those of format 3)."""
     import onnxruntime
     import torch
     import transformers
 
     versions = [torch.__version__, transformers.__version__, onnxruntime.__version__]
-    return key(_FORMAT, {"source": source_fingerprint, "versions": versions})[:24]
+    parts: dict[str, Any] = {"source": source_fingerprint, "versions": versions}
+    if task != "classification":
+        parts["task"] = task
+    return key(_FORMAT, parts)[:24]
 
 
 def _valid_entry(entry: Path) -> bool:
@@ -162,11 +194,15 @@ def _valid_entry(entry: Path) -> bool:
 
 def onnx_int8(
     inner: ModelSpec,
-    load_source: Callable[[], HFClassifier | OnnxClassifier],
+    load_source: Callable[[], Any],
     cache_dir: Path,
+    *,
+    build: Callable[..., Any] = OnnxClassifier,
+    task: str = "classification",
     **options: Any,
-) -> OnnxClassifier:
-    """The dynamic-int8 ONNX form of a model, built once and cached under ``cache_dir``.
+) -> Any:
+    """The dynamic-int8 ONNX form of a model, built once and cached under ``cache_dir``, and
+    loaded with ``build`` (an ONNX classifier, or question answerer for ``task="qa"``).
 
     A local source is fingerprinted from its files, so a cache hit loads no PyTorch model.
     """
@@ -175,7 +211,7 @@ def onnx_int8(
     if fingerprint is None:
         source = load_source()
         fingerprint = source.fingerprint()
-    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint)
+    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint, task)
     with locked(cache_dir, f"onnx-int8-{entry.name}"):  # xdist workers build it once
         if not _valid_entry(entry):
             _build(entry, inner, source or load_source())
@@ -185,17 +221,17 @@ def onnx_int8(
     options["tokenizer"] = str(entry)
     if inner.kind != "onnx":  # our own export names its hidden-state output
         options["embedding_output"] = "last_hidden_state"
-    return OnnxClassifier(target, path=str(entry / "model.onnx"), **options)
+    return build(target, path=str(entry / "model.onnx"), **options)
 
 
-def _build(entry: Path, inner: ModelSpec, source: HFClassifier | OnnxClassifier) -> None:
+def _build(entry: Path, inner: ModelSpec, source: Any) -> None:
     """Quantize ``source`` into the cache entry ``entry`` (built aside, renamed into place)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
     try:
-        if isinstance(source, HFClassifier):
+        if not hasattr(source, "session"):  # a PyTorch model: export it first
             fp32 = work / "fp32.onnx"
             export_onnx(source, fp32)
             (work / "config.json").write_text(source.config.to_json_string())

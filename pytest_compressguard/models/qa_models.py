@@ -226,3 +226,49 @@ class OnnxQuestionAnswerer(QuestionAnswerer):
     def fingerprint(self) -> str:
         """SHA-256 of the .onnx file and any external-data files beside it."""
         return hash_files([self.path, *self.path.parent.glob(self.path.name + ".data")])
+
+
+def load_qa_model(
+    spec: str | ModelSpec,
+    *,
+    batch_size: int = BATCH_SIZE,
+    max_length: int = QA_MAX_LENGTH,
+    doc_stride: int = DOC_STRIDE,
+    device: str = "cpu",
+    tokenizer: str | None = None,
+    cache_dir: str | Path | None = None,
+    pooling: str = "cls",
+) -> QuestionAnswerer:
+    """The question answerer a spec names: a ``*ForQuestionAnswering`` checkpoint (local or
+    the Hub), an ONNX graph with start and end logits, or ``int8:``/``onnx-int8:`` of one."""
+    from .compress import onnx_int8, quantize_torch_int8
+    from .spec import parse_spec
+
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    options: dict[str, Any] = {
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "doc_stride": doc_stride,
+        "device": device,
+        "pooling": pooling,
+    }
+    inner = parsed.inner
+    if inner is None:
+        if parsed.kind == "onnx":
+            return OnnxQuestionAnswerer(parsed, tokenizer=tokenizer, **options)
+        return HFQuestionAnswerer(parsed, tokenizer=tokenizer, **options)
+    if parsed.kind == "int8":
+        model = quantize_torch_int8(HFQuestionAnswerer(inner, tokenizer=tokenizer, **options))
+        model.spec = parsed
+        return model
+    if cache_dir is None:
+        raise ValueError("onnx-int8: needs a cache directory")
+    source_class = OnnxQuestionAnswerer if inner.kind == "onnx" else HFQuestionAnswerer
+    return onnx_int8(  # type: ignore[no-any-return]
+        inner,
+        lambda: source_class(inner, tokenizer=tokenizer, **options),
+        Path(cache_dir),
+        build=OnnxQuestionAnswerer,
+        task="qa",
+        **options,
+    )

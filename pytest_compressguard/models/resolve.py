@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from ..errors import ModelLoadError
 from .base import BATCH_SIZE, MAX_LENGTH, Model
 from .spec import ModelSpec, parse_spec
 
@@ -55,3 +57,39 @@ def load_model(
     if parsed.kind == "onnx":
         return OnnxClassifier(parsed, tokenizer=tokenizer, **onnx_options)
     return HFClassifier(parsed, tokenizer=tokenizer, **options)
+
+
+def detect_task(spec: str | ModelSpec) -> str:
+    """``"qa"`` for a ``*ForQuestionAnswering`` checkpoint or an ONNX graph with start and end
+    logits (and ``int8:``/``onnx-int8:`` of one), else ``"classification"``; read from
+    config.json or the graph's outputs, without loading weights."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    if parsed.inner is not None:
+        return detect_task(parsed.inner)
+    if parsed.kind == "onnx":
+        import onnx
+
+        try:
+            graph = onnx.load(parsed.source, load_external_data=False).graph
+        except Exception as exc:  # onnx raises its own types for unreadable files
+            raise ModelLoadError(f"cannot read ONNX model {parsed.text}: {exc}") from None
+        names = {o.name for o in graph.output}
+        return "qa" if {"start_logits", "end_logits"} <= names else "classification"
+    if parsed.kind == "hf":
+        try:
+            config = json.loads((Path(parsed.source) / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{parsed.text}: no readable config.json ({exc})") from None
+    else:
+        from transformers import AutoConfig
+
+        from .hf import hub_error, quiet_loading
+
+        try:
+            with quiet_loading():
+                config = AutoConfig.from_pretrained(parsed.source).to_dict()
+        except (OSError, ValueError) as exc:
+            raise hub_error(parsed, exc) from None
+    architectures = config.get("architectures") or ()
+    qa = any(a.endswith("ForQuestionAnswering") for a in architectures)
+    return "qa" if qa else "classification"
