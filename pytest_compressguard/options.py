@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .attacks.bert_attack import AttackSettings
+from .attacks.bert_attack import SIDES, AttackSettings
 from .errors import ModelSpecError
 from .models.base import BATCH_SIZE, MAX_LENGTH
 from .models.spec import parse_spec
@@ -121,7 +121,7 @@ def pooling(value: str) -> str:
 
 def side(value: str) -> str:
     """first or second."""
-    if value not in ("first", "second"):
+    if value not in SIDES:
         raise argparse.ArgumentTypeError(f"expected first or second, got {value!r}")
     return value
 
@@ -423,7 +423,7 @@ class Settings:
     attack_candidates: int = AttackSettings.candidates
     attack_max_perturb: float = AttackSettings.max_perturb
     attack_max_queries: int | None = AttackSettings.max_queries
-    attack_side: str = "second"
+    attack_side: str = AttackSettings.side
     attack_report_max: int = 50
     text_column: str = "text"
     text_pair_column: str | None = None

@@ -43,6 +43,8 @@ from ..models.base import Text
 from .stopwords import STOPWORDS
 
 RECIPES = ("bert-attack",)
+#: The texts of a pair the attack may change.
+SIDES = ("first", "second")
 #: A word's candidates are scored in growing chunks (1, 2, 4, ...): the first flip ends
 #: the attack with few texts scored past it, and a word with no flip still takes few rounds.
 _FIRST_CHUNK = 1
@@ -78,7 +80,7 @@ class AttackSettings:
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown attack recipe {self.recipe!r}; expected one of {RECIPES}")
-        if self.side not in ("first", "second"):
+        if self.side not in SIDES:
             raise ValueError(f"side must be first or second, got {self.side!r}")
         if self.candidates < 1:
             raise ValueError("the number of candidates must be at least 1")
@@ -114,9 +116,7 @@ class ExampleResult:
     def whole(self, text: str) -> Text:
         """``text`` (the original or the adversarial) as the model's input: with a pair's
         untouched text on its side."""
-        if self.context is None:
-            return text
-        return (self.context, text) if self.side == "second" else (text, self.context)
+        return joined(text, self.context, self.side)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -126,6 +126,14 @@ class ExampleResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExampleResult:
         return cls(**{**data, "changes": tuple(tuple(c) for c in data["changes"])})
+
+
+def joined(text: str, context: str | None, side: str | None) -> Text:
+    """The model's input for an attacked ``text``: the text itself, or with a pair's
+    untouched ``context``, the pair with ``text`` on ``side``."""
+    if context is None:
+        return text
+    return (context, text) if side == "second" else (text, context)
 
 
 def words(text: str) -> list[tuple[int, int]]:
@@ -207,9 +215,7 @@ def attack(
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels (or contexts)")
 
     def whole(n: int, text: str) -> Text:
-        if contexts is None:
-            return text
-        return (contexts[n], text) if settings.side == "second" else (text, contexts[n])
+        return joined(text, None if contexts is None else contexts[n], settings.side)
 
     results: list[ExampleResult | None] = [None] * len(texts)
     running: dict[int, tuple[_Steps, list[str]]] = {}

@@ -41,7 +41,7 @@ class MaskedLM:
     def __init__(self, spec: str, *, max_length: int = MAX_LENGTH, device: str = "cpu") -> None:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        from ..models.hf import _torch_device
+        from ..models.hf import torch_device
 
         self.spec = mlm_spec(spec)
         source = self.spec.source
@@ -82,7 +82,7 @@ class MaskedLM:
             raise ModelLoadError(
                 f"--attack-mlm {spec}: its tokenizer must be a fast tokenizer with a mask token"
             )
-        self.device = _torch_device(device)
+        self.device = torch_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.max_length = max_length

@@ -85,15 +85,13 @@ def quantize_torch_int8(model: _Torch) -> _Torch:
     return model
 
 
-def _export_wrapper(model: _Torch, names: list[str]) -> Any:
-    """The model as a module of positional tensors giving (logits, last hidden state), the
-    last hidden state alone for a model without a head, or (start logits, end logits, last
-    hidden state) for a question answerer."""
+def _export_wrapper(model: _Torch, names: list[str], outputs: list[str]) -> Any:
+    """The model as a module of positional tensors giving the named outputs (``logits``,
+    ``start_logits``, ``end_logits`` of its head; ``last_hidden_state``)."""
     import torch
 
     inner = model.model
-    head = getattr(model, "has_head", True)
-    answerer = not hasattr(model, "has_head")
+    headless = outputs == ["last_hidden_state"]
 
     class Wrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -102,12 +100,13 @@ def _export_wrapper(model: _Torch, names: list[str]) -> Any:
 
         def forward(self, *tensors):
             inputs = dict(zip(names, tensors, strict=True))
-            if not head:
+            if headless:  # a bare encoder
                 return self.model(**inputs).last_hidden_state
             out = self.model(**inputs, output_hidden_states=True)
-            if answerer:
-                return out.start_logits, out.end_logits, out.hidden_states[-1]
-            return out.logits, out.hidden_states[-1]
+            return tuple(
+                out.hidden_states[-1] if name == "last_hidden_state" else getattr(out, name)
+                for name in outputs
+            )
 
     return Wrapper().eval()
 
@@ -137,7 +136,7 @@ def export_onnx(model: _Torch, target: Path) -> None:
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _export_wrapper(model, names),
+            _export_wrapper(model, names, outputs),
             tensors,
             str(target),
             input_names=names,

@@ -59,6 +59,19 @@ def load_tokenizer(source: str, *, spec: ModelSpec) -> Any:
         raise hub_error(ModelSpec(text=source, kind="hub", source=source), exc) from None
 
 
+def accepted_inputs(model: Any, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The tokenizer's input names that the model's ``forward`` takes."""
+    accepted = inspect.signature(model.forward).parameters
+    return tuple(n for n in names if n in accepted)
+
+
+def torch_inputs(batch: dict[str, np.ndarray], names: tuple[str, ...], device: Any) -> dict:
+    """The batch's arrays of ``names`` as tensors on ``device``."""
+    import torch
+
+    return {name: torch.from_numpy(batch[name]).to(device) for name in names if name in batch}
+
+
 class _NoSuchHead(ModelLoadError):
     """The checkpoint's architecture has no class of the asked kind (e.g. no classifier)."""
 
@@ -89,7 +102,8 @@ def load_checkpoint(spec: ModelSpec, auto_class: Any) -> tuple[Any, dict[str, An
         raise ModelLoadError(f"cannot load {spec.text}: {str(exc).splitlines()[0]}") from None
 
 
-def _torch_device(device: str) -> Any:
+def torch_device(device: str) -> Any:
+    """The torch device for ``--device`` (a clear error for cuda without CUDA)."""
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
@@ -142,7 +156,7 @@ class HFClassifier(BatchedModel):
         if head and head_missing:
             model, head = model.base_model, False  # drop the randomly initialised head
         self.has_head = head
-        self.torch_device = _torch_device(device)
+        self.torch_device = torch_device(device)
         self.model = model.to(self.torch_device).eval()
         self.config = model.config
         self.labels = label_names(model.config.id2label) if head else None
@@ -159,19 +173,14 @@ class HFClassifier(BatchedModel):
                 + (f" (weights missing: {', '.join(head_missing[:4])})" if head_missing else "")
                 + "; prediction metrics need a fine-tuned sequence-classification checkpoint"
             )
-        accepted = inspect.signature(self.model.forward).parameters
-        self.input_names = tuple(n for n in self.input_names if n in accepted)
+        self.input_names = accepted_inputs(self.model, self.input_names)
 
     def _forward(
         self, batch: dict[str, np.ndarray], *, logits: bool, hidden: bool
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         import torch
 
-        tensors = {
-            name: torch.from_numpy(batch[name]).to(self.torch_device)
-            for name in self.input_names
-            if name in batch
-        }
+        tensors = torch_inputs(batch, self.input_names, self.torch_device)
         with torch.inference_mode():
             if not self.has_head:
                 state = self.model(**tensors).last_hidden_state

@@ -21,7 +21,7 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spi
 _NOT_LOGITS = ("hidden", "embedding", "pooler", "token")
 
 
-def _quantizes_activations(path: Path) -> bool:
+def quantizes_activations(path: Path) -> bool:
     """Whether the graph quantizes activations dynamically (per call, over the whole tensor)."""
     import onnx
 
@@ -156,7 +156,7 @@ class OnnxClassifier(BatchedModel):
             pooling=pooling,
         )
         self.input_names = tuple(n for n in self.graph_inputs)
-        self.per_example = _quantizes_activations(self.path)
+        self.per_example = quantizes_activations(self.path)
         if hidden is None:
             self.missing["embeddings"] = (
                 f"ONNX model {spec.text} has no output {embedding_output!r} (its outputs are: "

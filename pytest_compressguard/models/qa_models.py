@@ -126,7 +126,7 @@ class HFQuestionAnswerer(QuestionAnswerer):
     ) -> None:
         from transformers import AutoModelForQuestionAnswering
 
-        from .hf import _torch_device, load_checkpoint
+        from .hf import accepted_inputs, load_checkpoint, torch_device
 
         self.spec = spec
         source = spec.source
@@ -136,7 +136,7 @@ class HFQuestionAnswerer(QuestionAnswerer):
                 f"{spec.text} is no trained question-answering checkpoint (weights missing: "
                 f"{', '.join(sorted(info['missing_keys'])[:4])})"
             )
-        self.torch_device = _torch_device(device)
+        self.torch_device = torch_device(device)
         self.model = model.to(self.torch_device).eval()
         self.config = model.config
         super().__init__(
@@ -146,19 +146,14 @@ class HFQuestionAnswerer(QuestionAnswerer):
             doc_stride=doc_stride,
             pooling=pooling,
         )
-        import inspect
-
-        accepted = inspect.signature(self.model.forward).parameters
-        self.input_names = tuple(n for n in self.input_names if n in accepted)
+        self.input_names = accepted_inputs(self.model, self.input_names)
 
     def _spans(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import torch
 
-        tensors = {
-            name: torch.from_numpy(batch[name]).to(self.torch_device)
-            for name in self.input_names
-            if name in batch
-        }
+        from .hf import torch_inputs
+
+        tensors = torch_inputs(batch, self.input_names, self.torch_device)
         with torch.inference_mode():
             out = self.model(**tensors, output_hidden_states=True)
         return (
@@ -190,7 +185,7 @@ class OnnxQuestionAnswerer(QuestionAnswerer):
         embedding_output: str = "last_hidden_state",
         path: str | None = None,
     ) -> None:
-        from .onnx import _quantizes_activations, open_session, tokenizer_beside
+        from .onnx import open_session, quantizes_activations, tokenizer_beside
 
         self.spec = spec
         self.path = Path(path or spec.source)
@@ -214,7 +209,7 @@ class OnnxQuestionAnswerer(QuestionAnswerer):
             pooling=pooling,
         )
         self.input_names = tuple(self.graph_inputs)
-        self.per_example = _quantizes_activations(self.path)
+        self.per_example = quantizes_activations(self.path)
 
     def _spans(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from .onnx import graph_feed

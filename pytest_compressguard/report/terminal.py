@@ -89,12 +89,13 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
 
     records = [from_json(r) for r in records]
     out: list[str] = []
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault((record["teacher"], record["dataset"]), []).append(record)
-    for (teacher, dataset), rows in groups.items():
+    groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
+    for record in records:  # one group per teacher and eval set, as merge keys them
+        key = (record["teacher"], record["dataset"], record.get("eval_set"))
+        groups.setdefault(key, []).append(record)
+    for (teacher, dataset, eval_set), rows in groups.items():
         n = next((r["n"] for r in rows if r.get("n") is not None), None)
-        name = f"{rows[0]['eval_set']} = " if "eval_set" in rows[0] else ""
+        name = f"{eval_set} = " if eval_set is not None else ""
         out.append(f"teacher: {teacher}   data: {name}{dataset} (n={n if n is not None else '?'})")
         first = True
         for table in _TABLES:
