@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,17 +89,32 @@ def _fingerprint(texts: Sequence[Text], labels: Sequence[str] | None) -> str:
     return digest.hexdigest()
 
 
-def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
-    suffix = path.suffix.lower()
+def read_json(path: Path) -> Any:
+    """A JSON file's document, with one-sentence errors (missing, not UTF-8, not JSON)."""
     try:
-        if suffix == ".json":
-            try:
-                rows = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path} is not JSON ({exc.msg}, line {exc.lineno})") from None
-            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-                raise DataError(f"{path}: expected a JSON list of objects (one per example)")
-            return rows, list(dict.fromkeys(key for row in rows for key in row))
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def json_records(path: Path, document: Any) -> list[dict]:
+    """A JSON document that must be a list of objects, one per example."""
+    if not isinstance(document, list) or not all(isinstance(row, dict) for row in document):
+        raise DataError(f"{path}: expected a JSON list of objects (one per example)")
+    return document
+
+
+def read_rows(path: Path) -> tuple[list[dict], list[str]]:
+    """The records of a CSV, TSV (.tsv, .txt), JSONL or JSON-list file and their columns."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        rows = json_records(path, read_json(path))
+        return rows, list(dict.fromkeys(key for row in rows for key in row))
+    try:
         if suffix == ".jsonl":
             rows = []
             with path.open(encoding="utf-8") as handle:
@@ -173,7 +189,7 @@ def load_dataset(
         path = Path(spec).expanduser()
         if path.suffix.lower() not in FORMATS:
             raise DataError(f"{spec}: unknown data format; expected one of {', '.join(FORMATS)}")
-        rows, columns = _read_rows(path)
+        rows, columns = read_rows(path)
     if not rows:
         raise DataError(f"{spec} holds no examples")
     if text_column not in columns:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import read_hf
+from .data import json_records, read_hf, read_json, read_rows
 from .errors import DataError
 from .models.qa import Question
 
@@ -88,31 +88,19 @@ def load_questions(spec: str, *, max_examples: int | None = None, seed: int = 0)
         rows = [_from_record(spec, i, row) for i, row in enumerate(found)]
     else:
         path = Path(spec).expanduser()
-        if not path.is_file():
-            raise DataError(f"no such file: {spec}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise DataError(f"{spec} is not UTF-8 text") from None
-        if path.suffix.lower() == ".json":
-            try:
-                document = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{spec} is not JSON ({exc.msg}, line {exc.lineno})") from None
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            document = read_json(path)
             if isinstance(document, dict) and "data" in document:
                 rows = _from_squad(path, document)
-            elif isinstance(document, list):
-                rows = [_from_record(spec, i, row) for i, row in enumerate(document)]
-            else:
+            elif isinstance(document, dict):
                 raise DataError(f"{spec}: expected SQuAD JSON (with 'data') or a list of records")
-        elif path.suffix.lower() == ".jsonl":
-            rows = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(_from_record(spec, len(rows), json.loads(line)))
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{spec}: line {number} is not JSON ({exc.msg})") from None
+            else:
+                found = json_records(path, document)
+                rows = [_from_record(spec, i, row) for i, row in enumerate(found)]
+        elif suffix == ".jsonl":
+            found, _ = read_rows(path)
+            rows = [_from_record(spec, i, row) for i, row in enumerate(found)]
         else:
             raise DataError(
                 f"{spec}: QA data must be SQuAD JSON (.json), JSONL records (.jsonl) or "

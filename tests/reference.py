@@ -69,3 +69,15 @@ def ood_metrics(teacher: dict, student: dict, k: int) -> dict[str, float]:
     b = set(np.flatnonzero(flags["student"]))
     out["ood_agreement"] = len(a & b) / len(a | b) if a | b else 1.0
     return out
+
+
+def torch_int8(model):
+    """A transformers model with its Linear layers dynamically quantized by torch directly
+    (the reference for the ``int8:`` backends)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 
 import numpy as np
 import onnxruntime as ort
@@ -28,11 +27,7 @@ def direct(model_dir, pairs, *, int8=False, max_length=128):
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     if int8:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
+        model = reference.torch_int8(model)
     probs, cls = [], []
     with torch.no_grad():
         for a, b in pairs:

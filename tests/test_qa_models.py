@@ -16,7 +16,7 @@ from pytest_compressguard.models.compress import quantize_torch_int8
 from pytest_compressguard.models.qa import Question
 from pytest_compressguard.models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
 from pytest_compressguard.models.spec import parse_spec
-from tests import tiny
+from tests import reference, tiny
 from tests.test_qa import run_qa_features, run_qa_postprocess
 
 MAX_LENGTH, STRIDE = 24, 8  # short windows: most contexts take several
@@ -40,11 +40,7 @@ def direct(model_dir, rows, *, int8=False, threshold=0.0, n_best=20):
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir).eval()
     if int8:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
+        model = reference.torch_int8(model)
     examples = [{"question": q, "context": c} for q, c, _ in rows]
     features = run_qa_features(tok, examples, MAX_LENGTH, STRIDE)
     starts, ends, first = [], [], {}
