@@ -110,6 +110,20 @@ def test_a_batch_cannot_mix_texts_and_pairs(pair_models):
         load_model(str(pair_models.teacher)).predict_proba(["a text", ("a", "pair")])
 
 
+def test_a_tokenizer_that_cannot_take_pairs_is_one_sentence(pair_models):
+    model = load_model(str(pair_models.teacher))
+    single = model.tokenizer
+
+    def texts_only(texts, pairs=None, **options):
+        if pairs is not None:
+            raise TypeError("this tokenizer takes one text")
+        return single(texts, **options)
+
+    model.tokenizer = texts_only
+    with pytest.raises(ModelLoadError, match=r"its tokenizer cannot encode text pairs .*one text"):
+        model.predict_proba(pairs_of(pair_models.dev_rows[:2]))
+
+
 # -- data ----------------------------------------------------------------------------------
 
 

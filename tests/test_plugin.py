@@ -441,6 +441,7 @@ def test_help_lists_the_option_group(pytester):
         (["--batch-size", "0"], "*argument --batch-size: expected a positive integer, got '0'"),
         (["--max-length", "ten"], "*argument --max-length: expected a positive integer*"),
         (["--device", "tpu"], "*argument --device: expected cpu or cuda, got 'tpu'"),
+        (["--attack-side", "middle"], "*argument --attack-side: expected first or second, got*"),
         (["--seed", "-1"], "*argument --seed: expected an integer >= 0*"),
         (["--teacher", "./nowhere"], "*argument --teacher: model spec './nowhere' is neither*"),
         (["--student", "fp16:x"], "*argument --student: unknown prefix 'fp16:'*"),

@@ -245,3 +245,21 @@ def test_onnx_int8_of_a_qa_model_answers_like_its_graph_run_directly(qa_model, r
         f"onnx-int8:{qa_model}", cache_dir=tmp_path, max_length=MAX_LENGTH, doc_stride=STRIDE
     )
     assert again.path == model.path  # built once, then read from the cache
+
+
+def test_bad_qa_model_inputs_are_clear_errors(qa_model, tmp_path):
+    from pytest_compressguard.models.qa_models import load_qa_model
+    from pytest_compressguard.models.resolve import detect_task
+
+    with pytest.raises(ValueError, match="doc stride 32 must be below the max length 32"):
+        load_qa_model(str(qa_model), max_length=32, doc_stride=32)
+    with pytest.raises(ValueError, match="onnx-int8: needs a cache directory"):
+        load_qa_model(f"onnx-int8:{qa_model}")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "broken" / "config.json").write_text("{")
+    with pytest.raises(ModelLoadError, match=r"no readable config\.json"):
+        detect_task(str(tmp_path / "broken"))
+    (tmp_path / "broken.onnx").write_bytes(b"not a graph")
+    with pytest.raises(ModelLoadError, match="cannot read ONNX model"):
+        detect_task(str(tmp_path / "broken.onnx"))
