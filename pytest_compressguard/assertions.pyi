@@ -6,11 +6,13 @@ from .comparison import Comparison
 
 __all__ = [
     "assert_accuracy_drop",
+    "assert_answer_agreement_f1",
     "assert_attack_drop",
     "assert_attack_drop_gap",
     "assert_cka",
     "assert_ece_increase",
     "assert_error_overlap",
+    "assert_f1_drop",
     "assert_flips",
     "assert_kl_divergence",
     "assert_knn_agreement",
@@ -109,6 +111,14 @@ class Assertions:
         """Fail unless the Jaccard index of the teacher's and student's error sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
         ...
 
+    def assert_f1_drop(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless teacher mean F1 minus student mean F1 (question answering) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_answer_agreement_f1(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the mean token F1 between the teacher's and the student's answers (question answering) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
     def assert_worst_class_drop(self, *, max: float, confidence: float | None = None) -> None:
         """Fail unless the largest per-class accuracy drop from teacher to student is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
         ...
@@ -180,6 +190,14 @@ def assert_negative_flip_rate(guard: Comparison, *, max: float, confidence: floa
 
 def assert_error_overlap(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
     """Fail unless the Jaccard index of the teacher's and student's error sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_f1_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless teacher mean F1 minus student mean F1 (question answering) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_answer_agreement_f1(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the mean token F1 between the teacher's and the student's answers (question answering) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
 def assert_worst_class_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:

@@ -4,7 +4,7 @@ intervals, and the check every ``assert_*`` helper makes."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -13,14 +13,21 @@ import numpy as np
 from .assertions import Assertions
 from .checks import Check
 from .errors import CompressGuardError
-from .inputs import Lazy, OodInputs, PairEmbeddings, PairInputs, PairOutputs
+from .inputs import Lazy, OodInputs, PairEmbeddings, PairInputs, PairOutputs, QAPairOutputs
 from .metrics import robustness as r
 from .metrics import slices
-from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS, prediction_statistics
+from .metrics.catalogue import (
+    DEFAULT_K,
+    INTERVAL_METRICS,
+    METRICS,
+    prediction_statistics,
+    qa_statistics,
+)
 from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
 from .metrics.stats import McNemar, MeanStatistic, bootstrap_means, interval, mcnemar
 from .models.base import Text
+from .models.qa import Answer, Question
 
 T = TypeVar("T")
 DEFAULT_KS = (1, 5, 10, 20, 50)
@@ -111,6 +118,52 @@ class Comparison(Assertions):
             inputs = replace(inputs, ood=Lazy.of(ood, ""))
         return cls(teacher, student, dataset, inputs, ood_k=ood_k, bootstrap=bootstrap, seed=seed)
 
+    @classmethod
+    def from_answers(
+        cls,
+        golds: Sequence[Sequence[str]],
+        teacher_answers: Sequence[Answer],
+        student_answers: Sequence[Answer],
+        questions: Sequence[Question] | None = None,
+        *,
+        error: str = "exact",
+        teacher: str = "teacher",
+        student: str = "student",
+        dataset: str = "data",
+        teacher_embeddings: np.ndarray | None = None,
+        student_embeddings: np.ndarray | None = None,
+        bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> Comparison:
+        """A comparison of two question answerers' precomputed answers to the same questions
+        (an empty gold list: unanswerable)."""
+        from .metrics.qa import columns
+
+        n = len(golds)
+        shown = (
+            tuple(questions) if questions is not None else tuple(Question("", "") for _ in golds)
+        )
+        outputs = QAPairOutputs(
+            tuple(teacher_answers),
+            tuple(student_answers),
+            tuple(tuple(g) for g in golds),
+            shown,
+            columns(
+                golds,
+                [(a.text, a.candidates) for a in teacher_answers],
+                [(a.text, a.candidates) for a in student_answers],
+                error=error,
+            ),
+        )
+        inputs = PairInputs(n, predictions=Lazy.of(outputs, ""), task="qa")
+        if teacher_embeddings is not None and student_embeddings is not None:
+            texts = outputs.texts
+            vectors = PairEmbeddings(
+                np.asarray(teacher_embeddings), np.asarray(student_embeddings), texts
+            )
+            inputs = replace(inputs, embeddings=Lazy.of(vectors, ""))
+        return cls(teacher, student, dataset, inputs, bootstrap=bootstrap, seed=seed)
+
     def for_test(self, test: str, properties: list[tuple[str, object]] | None = None) -> Comparison:
         """This comparison as seen by one test: the same metrics and caches (shared), its
         checks recorded with ``test`` and added to the test's ``properties`` (JUnit XML)."""
@@ -127,8 +180,15 @@ class Comparison(Assertions):
         return self.inputs.predictions.loaded or self.inputs.embeddings.loaded
 
     @property
-    def outputs(self) -> PairOutputs:
-        """The pair's predictions, computed on first access (errors are kept and raised)."""
+    def task(self) -> str:
+        """``"classification"`` or ``"qa"``."""
+        return self.inputs.task
+
+    @property
+    def outputs(self) -> Any:
+        """The pair's predictions, computed on first access (errors are kept and raised): a
+        :class:`~pytest_compressguard.inputs.PairOutputs` of probabilities for classifiers, a
+        :class:`~pytest_compressguard.inputs.QAPairOutputs` of answers for question answering."""
         return self.inputs.predictions.get()
 
     @property
@@ -160,7 +220,7 @@ class Comparison(Assertions):
     def value(self, metric: str, param: int | None = None) -> Any:
         """A catalogue metric's value (``param``: its ``k`` or ``batch``)."""
         entry = METRICS[metric]
-        if entry.statistic is not None:
+        if entry.statistic is not None or entry.qa:
             return self.statistic_value(metric)
         assert entry.compute is not None
         return entry.compute(self, param)
@@ -168,6 +228,8 @@ class Comparison(Assertions):
     # -- prediction metrics --------------------------------------------------------------
 
     def _statistics(self) -> dict[str, MeanStatistic]:
+        if self.task == "qa":
+            return self._value("statistics", lambda: qa_statistics(self.outputs.columns))
         o = self.outputs
         return self._value(
             "statistics", lambda: prediction_statistics(o.teacher, o.student, o.labels)
@@ -175,11 +237,27 @@ class Comparison(Assertions):
 
     def statistic_value(self, metric: str) -> float:
         """The point value of a prediction metric (see the catalogue)."""
-        return self._value(metric, lambda: self._statistics()[metric].value())
+        if self.task not in METRICS[metric].tasks:
+            raise CompressGuardError(_not_defined(metric, self.task))
+        stats = self._statistics()
+        if metric not in stats:  # a HasAns/NoAns figure of an empty slice
+            part = "answerable" if "_has_ans_" in metric else "unanswerable"
+            raise CompressGuardError(f"{metric}: {self.dataset} has no {part} question")
+        return self._value(metric, lambda: stats[metric].value())
+
+    def _right(self) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each model is right on each example (for QA: see ``--qa-error``)."""
+        o = self.outputs
+        if self.task == "qa":
+            return o.columns.teacher_right > 0, o.columns.student_right > 0
+        return o.teacher.argmax(axis=1) == o.labels, o.student.argmax(axis=1) == o.labels
 
     def per_class(self) -> dict[str, Any]:
-        """Each gold class's support and both models' accuracy on it (None: no example)."""
+        """Each gold class's support and both models' accuracy on it (None: no example); for
+        question answering, the HasAns and NoAns questions' and both models' exact match."""
         o = self.outputs
+        if self.task == "qa":
+            return self._value("per_class", lambda: _qa_slices(o.columns))
         classes = o.teacher.shape[1]
 
         def table() -> dict[str, Any]:
@@ -197,28 +275,70 @@ class Comparison(Assertions):
 
     def confusion(self) -> list[list[int]]:
         """Counts of (teacher's predicted class, student's predicted class), as rows."""
+        if self.task == "qa":
+            raise CompressGuardError("question answerers have no classes to confuse")
         o = self.outputs
         return self._value("confusion", lambda: slices.confusion(o.teacher, o.student).tolist())
 
     def mcnemar(self) -> McNemar:
         """McNemar's exact test on the two models' correctness (see
         :class:`~pytest_compressguard.metrics.stats.McNemar`)."""
-        o = self.outputs
-        return self._value(
-            "mcnemar",
-            lambda: mcnemar(
-                o.teacher.argmax(axis=1) == o.labels, o.student.argmax(axis=1) == o.labels
-            ),
-        )
+        return self._value("mcnemar", lambda: mcnemar(*self._right()))
 
     def mcnemar_p_value(self) -> float:
         """The p-value of :meth:`mcnemar`."""
         return self.mcnemar().p_value
 
+    def squad_scores(self) -> dict[str, dict[str, Any]]:
+        """Each model's official SQuAD 2.0 evaluation (percentages; ``best_*`` thresholds
+        on its null odds) of a QA pair."""
+        from .metrics.squad import evaluate
+
+        o = self.outputs
+
+        def both() -> dict[str, dict[str, Any]]:
+            return {
+                model: evaluate(o.golds, [a.text for a in answers], [a.null_odds for a in answers])
+                for model, answers in (("teacher", o.teacher), ("student", o.student))
+            }
+
+        return self._value("squad", both)
+
+    def answer_disagreements(self, limit: int = 50) -> dict[str, Any]:
+        """How often a QA pair's answers differ, and up to ``limit`` of the questions where
+        they do (largest F1 gap first): the report's answer-agreement table."""
+        o = self.outputs
+        c = o.columns
+        differ = np.flatnonzero(c.same == 0)
+        differ = differ[np.argsort(-np.abs(c.teacher_f1 - c.student_f1)[differ], kind="stable")]
+        rows = [
+            {
+                "index": int(i),
+                "id": o.ids[i] if o.ids else str(i),
+                "question": o.questions[i].question,
+                "golds": list(o.golds[i]),
+                "teacher": o.teacher[i].text,
+                "student": o.student[i].text,
+                "teacher_f1": float(c.teacher_f1[i]),
+                "student_f1": float(c.student_f1[i]),
+            }
+            for i in differ[:limit]
+        ]
+        abstain_t = np.array([a.text == "" for a in o.teacher])
+        abstain_s = np.array([a.text == "" for a in o.student])
+        return {
+            "same": int(c.same.sum()),
+            "different": len(differ),
+            "both_abstain": int((abstain_t & abstain_s).sum()),
+            "only_teacher_abstains": int((abstain_t & ~abstain_s).sum()),
+            "only_student_abstains": int((~abstain_t & abstain_s).sum()),
+            "examples": rows,
+        }
+
     def label_name(self, index: int) -> str:
         """A class index of the teacher's label order as its name, when known."""
         names = None
-        if self.inputs.predictions.loaded:
+        if self.inputs.predictions.loaded and self.task != "qa":
             names = self.outputs.label_names
         elif self.inputs.attack.loaded:
             names = self.attack_results.label_names
@@ -251,6 +371,8 @@ class Comparison(Assertions):
                     width = st.columns.shape[1]
                     self._replicates[name] = st.reduce(means[:, start : start + width])
                     start += width
+        if key not in self._replicates:
+            self.statistic_value(metric)  # says why it has no value
         return self._replicates[key]
 
     def interval(
@@ -269,7 +391,7 @@ class Comparison(Assertions):
         }
         out = {}
         for name in INTERVAL_METRICS:
-            if not loaded[METRICS[name].group]:
+            if not loaded[METRICS[name].group] or self.task not in METRICS[name].tasks:
                 continue
             try:
                 out[name] = list(self.interval(name, confidence))
@@ -483,3 +605,28 @@ class Comparison(Assertions):
             self._properties.append((f"{name}.threshold", f"{check.op} {threshold:g}"))
         if check.message is not None:
             raise AssertionError(check.message)
+
+
+def _not_defined(metric: str, task: str) -> str:
+    """Why a prediction metric has no value on a pair of this task."""
+    if task == "qa":
+        return (
+            f"{metric} is defined for classifiers only: it needs class probabilities, and a "
+            "question answerer's are over answer texts"
+        )
+    return f"{metric} is defined for question answering only (--task qa)"
+
+
+def _qa_slices(columns: Any) -> dict[str, Any]:
+    """The HasAns and NoAns slices: support and each model's exact match (None: empty)."""
+    from .metrics.qa import SLICES, slice_masks
+
+    masks = slice_masks(columns)
+    table: dict[str, Any] = {"labels": list(SLICES), "support": [], "teacher": [], "student": []}
+    for name in SLICES:
+        inside = masks[name] > 0
+        table["support"].append(int(inside.sum()))
+        for model in ("teacher", "student"):
+            exact = getattr(columns, f"{model}_exact")[inside]
+            table[model].append(float(exact.mean()) if inside.any() else None)
+    return table

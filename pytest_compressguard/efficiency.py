@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CompressGuardError
-from .models.base import Model, Text
+from .models.base import Model
 
 WARMUP = 2
 MIN_RUNS = 5
@@ -57,15 +57,16 @@ def footprint(model: Model) -> Footprint:
     """Size and parameters of a loaded model (see the module docstring)."""
     from .models.hf import HFClassifier
     from .models.onnx import OnnxClassifier
+    from .models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
 
-    if isinstance(model, OnnxClassifier):
+    if isinstance(model, (OnnxClassifier, OnnxQuestionAnswerer)):
         import onnx
 
         files = [model.path, *model.path.parent.glob(model.path.name + ".data")]
         graph = onnx.load(str(model.path), load_external_data=False).graph
         parameters = sum(math.prod(init.dims) for init in graph.initializer)
         return Footprint(sum(f.stat().st_size for f in files), int(parameters), "files")
-    if isinstance(model, HFClassifier):
+    if isinstance(model, (HFClassifier, HFQuestionAnswerer)):
         parameters, tensor_bytes, quantized = _torch_weights(model.model)
         source = model.spec.source
         files = sorted(_safetensors(source)) if not quantized else []
@@ -112,15 +113,21 @@ def _runtime(model: Model) -> tuple[str, int]:
     return "torch", torch.get_num_threads()
 
 
-def measure_latency(model: Model, texts: Sequence[Text], batch: int) -> Latency:
-    """The median time of one call on ``batch`` texts (cycled from ``texts``)."""
+def measure_latency(model: Model, texts: Sequence[Any], batch: int) -> Latency:
+    """The median time of one call on ``batch`` texts (cycled from ``texts``); for a
+    question answerer, one ``answer`` call on ``batch`` questions (windows and
+    post-processing included)."""
     if not texts:
         raise ValueError("no texts to time")
     inputs = [texts[i % len(texts)] for i in range(batch)]
     probabilities = "probabilities" not in model.missing
+    answer = getattr(model, "answer", None)
 
     def call() -> None:
-        model.encode(inputs, probabilities=probabilities, embeddings=not probabilities)
+        if answer is not None:
+            answer(inputs)
+        else:
+            model.encode(inputs, probabilities=probabilities, embeddings=not probabilities)
 
     for _ in range(WARMUP):
         call()
@@ -153,7 +160,7 @@ class Measurements:
             self._footprints[model.spec.text] = footprint(model)
         return self._footprints[model.spec.text]
 
-    def latency(self, model: Model, texts: Sequence[Text], batch: int) -> Latency:
+    def latency(self, model: Model, texts: Sequence[Any], batch: int) -> Latency:
         """The model's median call time on ``batch`` of ``texts``."""
         key = (model.spec.text, batch)
         if key not in self._latencies:

@@ -17,7 +17,9 @@ import numpy as np
 from .attacks.bert_attack import ExampleResult
 from .efficiency import Footprint, Latency
 from .errors import CompressGuardError
+from .metrics.qa import QAColumns
 from .models.base import Text
+from .models.qa import Answer, Question
 
 T = TypeVar("T")
 
@@ -70,6 +72,24 @@ class PairOutputs:
     labels: np.ndarray
     texts: tuple[Text, ...]
     label_names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class QAPairOutputs:
+    """Aligned answers of a question-answering pair, the gold answers and the per-question
+    outcome columns (:class:`~pytest_compressguard.metrics.qa.QAColumns`)."""
+
+    teacher: tuple[Answer, ...]
+    student: tuple[Answer, ...]
+    golds: tuple[tuple[str, ...], ...]
+    questions: tuple[Question, ...]
+    columns: QAColumns
+    ids: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> tuple[Text, ...]:
+        """The questions' texts (what a report shows of an example)."""
+        return tuple(q.question for q in self.questions)
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,11 @@ class OodInputs:
     ood_spec: str = "ood data"
 
 
+QA_NOT_ATTACKED = (
+    "the attack metrics are defined for classifiers: the attacks of the papers this plugin "
+    "follows change a text until a class flips, and a question answerer has no class"
+)
+
 OOD_ABSENT = (
     "OOD agreement needs in-distribution training data and candidate OOD data "
     "(--train-data and --ood-data)"
@@ -140,13 +165,13 @@ OOD_ABSENT = (
 class PairInputs:
     """Everything a comparison of one pair on one dataset may read, each part lazy.
 
-    ``n`` is the number of eval examples, known without running a model.
+    ``n`` is the number of eval examples, known without running a model. ``predictions``
+    gives a :class:`PairOutputs` for classifiers and a :class:`QAPairOutputs` when ``task`` is
+    ``"qa"``.
     """
 
     n: int
-    predictions: Lazy[PairOutputs] = field(
-        default_factory=lambda: Lazy(None, "no predictions were given")
-    )
+    predictions: Lazy[Any] = field(default_factory=lambda: Lazy(None, "no predictions were given"))
     embeddings: Lazy[PairEmbeddings] = field(
         default_factory=lambda: Lazy(None, "no embeddings were given")
     )
@@ -155,3 +180,4 @@ class PairInputs:
     efficiency: Lazy[PairEfficiency] = field(
         default_factory=lambda: Lazy(None, "sizes and latencies need the loaded models")
     )
+    task: str = "classification"

@@ -16,10 +16,14 @@ import pytest
 
 from .attacks.bert_attack import SIDES, AttackSettings
 from .errors import ModelSpecError
+from .metrics.qa import ERRORS as QA_ERRORS
 from .models.base import BATCH_SIZE, MAX_LENGTH
+from .models.qa import DOC_STRIDE, MAX_ANSWER_LENGTH, N_BEST, NULL_THRESHOLD, QA_MAX_LENGTH
 from .models.spec import parse_spec
 
 GROUP = "compressguard"
+#: What the models do: classify texts (or pairs), or answer questions from a context.
+TASKS = ("classification", "qa")
 
 
 def positive_int(value: str) -> int:
@@ -124,6 +128,31 @@ def side(value: str) -> str:
     if value not in SIDES:
         raise argparse.ArgumentTypeError(f"expected first or second, got {value!r}")
     return value
+
+
+def task(value: str) -> str:
+    """classification or qa."""
+    if value not in TASKS:
+        raise argparse.ArgumentTypeError(f"expected classification or qa, got {value!r}")
+    return value
+
+
+def qa_error(value: str) -> str:
+    """exact or f1."""
+    if value not in QA_ERRORS:
+        raise argparse.ArgumentTypeError(f"expected exact or f1, got {value!r}")
+    return value
+
+
+def number(value: str) -> float:
+    """Parse a finite number."""
+    try:
+        parsed = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if parsed != parsed or parsed in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return parsed
 
 
 def share(value: str) -> float:
@@ -346,9 +375,56 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--max-length",
         "max_length",
-        "truncate inputs to N tokens.",
+        "truncate inputs to N tokens (question answering: the length of a context window).",
+        positive_int,
+        unset=f"{MAX_LENGTH} ({QA_MAX_LENGTH} for question answering)",
+        metavar="N",
+    ),
+    Option(
+        "--task",
+        "task",
+        "what the models do: classification or qa (extractive question answering); a "
+        "*ForQuestionAnswering checkpoint, or an ONNX graph with start_logits and end_logits, "
+        "answers questions.",
+        task,
+        unset="found from the teacher",
+        metavar="classification|qa",
+    ),
+    Option(
+        "--doc-stride",
+        "doc_stride",
+        "question answering: tokens shared by consecutive context windows.",
         positive_int,
         metavar="N",
+    ),
+    Option(
+        "--n-best",
+        "n_best",
+        "question answering: start and end positions kept per window, and candidates per question.",
+        positive_int,
+        metavar="N",
+    ),
+    Option(
+        "--max-answer-length",
+        "max_answer_length",
+        "question answering: the longest answer span, in tokens.",
+        positive_int,
+        metavar="N",
+    ),
+    Option(
+        "--null-threshold",
+        "null_threshold",
+        "question answering: abstain when the null score minus the best span score is above this.",
+        number,
+        metavar="X",
+    ),
+    Option(
+        "--qa-error",
+        "qa_error",
+        "question answering: an answer is an error when its exact match is 0 (exact) or its "
+        "F1 is below 0.5 (f1).",
+        qa_error,
+        metavar="exact|f1",
     ),
     Option("--device", "device", "cpu or cuda.", device, metavar="DEVICE"),
     Option(
@@ -430,7 +506,7 @@ class Settings:
     label_column: str = "label"
     tokenizer: str | None = None
     batch_size: int = BATCH_SIZE
-    max_length: int = MAX_LENGTH
+    max_length: int | None = None
     device: str = "cpu"
     max_examples: int | None = None
     seed: int = 0
@@ -439,6 +515,18 @@ class Settings:
     json: str | None = None
     html: str | None = None
     cache_dir: str | None = None
+    task: str | None = None
+    doc_stride: int = DOC_STRIDE
+    n_best: int = N_BEST
+    max_answer_length: int = MAX_ANSWER_LENGTH
+    null_threshold: float = NULL_THRESHOLD
+    qa_error: str = "exact"
+
+    def length(self, task: str) -> int:
+        """The max length in tokens: the option's, else the task's default."""
+        if self.max_length is not None:
+            return self.max_length
+        return QA_MAX_LENGTH if task == "qa" else MAX_LENGTH
 
 
 def eval_sets(settings: Settings) -> tuple[EvalSet, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,8 +22,14 @@ from .data import Dataset
 from .errors import MissingOutputError, ModelLoadError
 from .models.base import Encoded, Model
 
+if TYPE_CHECKING:
+    from .models.qa_models import QAOutputs, QuestionAnswerer
+    from .qa_data import Questions
+
 FORMAT = 1
 OUTPUTS = ("probabilities", "embeddings")
+#: The format of a question answerer's entry (answers, candidates and embeddings).
+QA_FORMAT = 1
 
 
 def to_bytes(encoded: Encoded) -> bytes:
@@ -40,6 +47,47 @@ def from_bytes(data: bytes) -> Encoded:
     return Encoded(found["probabilities"], found["embeddings"])
 
 
+def qa_to_bytes(found: QAOutputs) -> bytes:
+    """A question answerer's outputs as an ``.npz`` archive of plain arrays (no pickle)."""
+    candidates = [c for a in found.answers for c in a.candidates]
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        embeddings=found.embeddings,
+        text=np.array([a.text for a in found.answers], dtype=str),
+        null_odds=np.array([a.null_odds for a in found.answers], dtype=np.float64),
+        counts=np.array([len(a.candidates) for a in found.answers], dtype=np.int64),
+        candidate_text=np.array([t for t, _ in candidates], dtype=str),
+        candidate_probability=np.array([p for _, p in candidates], dtype=np.float64),
+    )
+    return buffer.getvalue()
+
+
+def qa_from_bytes(data: bytes) -> QAOutputs:
+    """A question answerer's outputs read back from :func:`qa_to_bytes` (no pickle)."""
+    from .models.qa import Answer
+    from .models.qa_models import QAOutputs
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as a:
+        ends = np.cumsum(a["counts"])
+        texts, probabilities = a["candidate_text"].tolist(), a["candidate_probability"].tolist()
+        answers = [
+            Answer(
+                str(text),
+                float(odds),
+                tuple(zip(texts[end - count : end], probabilities[end - count : end], strict=True)),
+            )
+            for text, odds, count, end in zip(
+                a["text"].tolist(),
+                a["null_odds"].tolist(),
+                a["counts"].tolist(),
+                ends.tolist(),
+                strict=True,
+            )
+        ]
+        return QAOutputs(answers, a["embeddings"])
+
+
 class OutputStore:
     """Each model's outputs on each dataset: computed at most once per session (and per
     machine with a cache directory)."""
@@ -49,6 +97,7 @@ class OutputStore:
         #: The settings that change a model's outputs (max length, pooling, ...): the key has them.
         self.inputs = inputs
         self._encoded: dict[tuple[str, str], Encoded] = {}
+        self._answers: dict[tuple[str, str], QAOutputs] = {}
         self._fingerprints: dict[str, str] = {}
 
     def fingerprint(self, model: Model) -> str:
@@ -110,6 +159,53 @@ class OutputStore:
                 store.write(key, to_bytes(found))
         return found
 
+    def answers(
+        self, model: QuestionAnswerer, questions: Questions, settings: dict[str, Any]
+    ) -> QAOutputs:
+        """A question answerer's answers to the questions and their embeddings (``settings``:
+        the keyword arguments of :meth:`QuestionAnswerer.answer`, which the key includes)."""
+        key = (model.spec.text, questions.fingerprint)
+        found = self._answers.get(key)
+        if found is None:
+            if self.cache_dir is None:
+                found = model.answer(questions.questions, **settings)
+                validate_answers(model, questions, found)
+            else:
+                found = self._answers_cached(model, questions, settings)
+            self._answers[key] = found
+        return found
+
+    def _answers_cached(
+        self, model: QuestionAnswerer, questions: Questions, settings: dict[str, Any]
+    ) -> QAOutputs:
+        directory = self.cache_dir
+        assert directory is not None
+        store = cache.Store(directory, "outputs", ".npz", "output")
+        key = cache.key(
+            QA_FORMAT,
+            {
+                "task": "qa",
+                "model": self.fingerprint(model),
+                "inputs": self.inputs,
+                "window": [model.max_length, model.doc_stride],
+                "answer": settings,
+                "questions": questions.fingerprint,
+            },
+        )
+        with cache.locked(directory, key):
+            data = store.read(key)
+            if data is not None:
+                try:
+                    found = qa_from_bytes(data)
+                    validate_answers(model, questions, found)
+                    return found
+                except (ModelLoadError, ValueError, KeyError):
+                    pass
+            found = model.answer(questions.questions, **settings)
+            validate_answers(model, questions, found)
+            store.write(key, qa_to_bytes(found))
+        return found
+
     def _require(
         self, model: Model, dataset: Dataset, output: str, probabilities: bool
     ) -> np.ndarray:
@@ -151,3 +247,19 @@ def validate(model: Model, dataset: Dataset, found: Encoded) -> None:
                 f"{model.spec.text} gave {int((~np.isfinite(array)).sum())} non-finite "
                 f"{name} on {dataset.spec}"
             )
+
+
+def validate_answers(model: Model, questions: Questions, found: QAOutputs) -> None:
+    """Refuse answers of the wrong count or embeddings of the wrong shape or not finite."""
+    n = len(questions)
+    e = found.embeddings
+    if len(found.answers) != n or e.ndim != 2 or len(e) != n:
+        raise ModelLoadError(
+            f"{model.spec.text} gave {len(found.answers)} answers and embeddings of shape "
+            f"{e.shape} for {n} questions"
+        )
+    if not np.isfinite(e).all():
+        raise ModelLoadError(
+            f"{model.spec.text} gave {int((~np.isfinite(e)).sum())} non-finite embedding "
+            f"values on {questions.spec}"
+        )

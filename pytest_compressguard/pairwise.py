@@ -11,17 +11,29 @@ from typing import Any
 
 import numpy as np
 
-from .metrics.catalogue import METRICS, PAIR_METRICS, prediction_statistics
+from .metrics.catalogue import METRICS, PAIR_METRICS, prediction_statistics, qa_statistics
+from .metrics.qa import columns as qa_columns
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
 from .metrics.slices import expected_calibration_error
 from .metrics.stats import mcnemar
+from .models.qa import Answer
 
-__all__ = ["MODEL_METRICS", "PAIR_METRICS", "pairwise"]
+__all__ = ["MODEL_METRICS", "PAIR_METRICS", "QA_MODEL_METRICS", "pair_metrics", "pairwise"]
+
+#: The pair metrics that are a statistic of the two models' predictions (or answers).
+_STATISTICS = tuple(
+    name for name in PAIR_METRICS if METRICS[name].statistic is not None or METRICS[name].qa
+)
 
 #: Metrics of one model, listed beside the matrices.
 MODEL_METRICS = ("accuracy", "ece")
-#: The pair metrics that are a statistic of the two models' predictions.
-_FROM_STATISTICS = tuple(name for name in PAIR_METRICS if METRICS[name].statistic is not None)
+#: The same for question answerers: exact match and F1.
+QA_MODEL_METRICS = ("accuracy", "f1")
+
+
+def pair_metrics(task: str = "classification") -> tuple[str, ...]:
+    """The pair metrics defined for ``task``, in catalogue order."""
+    return tuple(name for name in PAIR_METRICS if task in METRICS[name].tasks)
 
 
 def pairwise(
@@ -30,25 +42,58 @@ def pairwise(
     labels: np.ndarray | None,
     embeddings: Sequence[np.ndarray] | None,
     k: int = 10,
+    *,
+    answers: Sequence[Sequence[Answer]] | None = None,
+    golds: Sequence[Sequence[str]] | None = None,
+    error: str = "exact",
 ) -> dict[str, Any]:
     """The pairwise table of ``models`` (the teacher first).
 
     ``metrics[name][i][j]`` is the metric with model i in the teacher's role and model j in
     the student's; the diagonal is None. Prediction metrics need every model's
-    ``probabilities`` (in one label order) and gold ``labels``; kNN agreement and CKA need
-    every model's ``embeddings``. A metric that cannot be computed stays None and
-    ``unavailable`` says why.
+    ``probabilities`` (in one label order) and gold ``labels`` or, for question answerers,
+    every model's ``answers`` and the ``golds``; kNN agreement and CKA need every model's
+    ``embeddings``. A metric that cannot be computed stays None and ``unavailable`` says why.
     """
+    qa = golds is not None
     m = len(models)
     pairs = [(i, j) for i in range(m) for j in range(m) if i != j]
+    names = pair_metrics("qa" if qa else "classification")
+    from_statistics = [n for n in names if n != "mcnemar_p_value" and n in _STATISTICS]
     metrics: dict[str, list[list[float | None]]] = {
-        name: [[None] * m for _ in range(m)] for name in PAIR_METRICS
+        name: [[None] * m for _ in range(m)] for name in names
     }
-    per_model: dict[str, list[float | None]] = {name: [None] * m for name in MODEL_METRICS}
+    own = QA_MODEL_METRICS if qa else MODEL_METRICS
+    per_model: dict[str, list[float | None]] = {name: [None] * m for name in own}
     unavailable: dict[str, str] = {}
-    if probabilities is None or labels is None:
-        for name in (*_FROM_STATISTICS, "mcnemar_p_value", *MODEL_METRICS):
-            unavailable[name] = "needs every model's probabilities and gold labels"
+    if qa and answers is not None:
+        outcomes = {
+            (i, j): qa_columns(
+                golds,  # type: ignore[arg-type]
+                [(a.text, a.candidates) for a in answers[i]],
+                [(a.text, a.candidates) for a in answers[j]],
+                error=error,
+            )
+            for i, j in pairs
+        }
+        for i in range(m if m > 1 else 0):  # model i's scores: its teacher-side columns
+            c = outcomes[(i, 1 if i == 0 else 0)]
+            per_model["accuracy"][i] = float(c.teacher_exact.mean())
+            per_model["f1"][i] = float(c.teacher_f1.mean())
+        for (i, j), c in outcomes.items():
+            stats = qa_statistics(c)
+            for name in from_statistics:
+                metrics[name][i][j] = stats[name].value()
+            metrics["mcnemar_p_value"][i][j] = mcnemar(
+                c.teacher_right > 0, c.student_right > 0
+            ).p_value
+    elif probabilities is None or labels is None or qa:
+        for name in (*from_statistics, "mcnemar_p_value", *own):
+            unavailable[name] = (
+                "needs every model's answers"
+                if qa
+                else "needs every model's probabilities and gold labels"
+            )
     else:
         right = [p.argmax(axis=1) == labels for p in probabilities]
         for i, p in enumerate(probabilities):
@@ -56,7 +101,7 @@ def pairwise(
             per_model["ece"][i] = expected_calibration_error(p, labels)
         for i, j in pairs:
             stats = prediction_statistics(probabilities[i], probabilities[j], labels)
-            for name in _FROM_STATISTICS:
+            for name in from_statistics:
                 metrics[name][i][j] = stats[name].value()
             metrics["mcnemar_p_value"][i][j] = mcnemar(right[i], right[j]).p_value
     if embeddings is None:

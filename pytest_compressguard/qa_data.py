@@ -36,7 +36,7 @@ class Questions:
         return len(self.questions)
 
 
-def _from_squad(path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
+def _from_squad(path: Path, document: dict[str, Any], answers: bool) -> list[dict[str, Any]]:
     rows = []
     try:
         for article in document["data"]:
@@ -47,7 +47,9 @@ def _from_squad(path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
                             "id": qa["id"],
                             "question": qa["question"],
                             "context": paragraph["context"],
-                            "answers": [a["text"] for a in qa["answers"]],
+                            "answers": [a["text"] for a in qa["answers"]]
+                            if answers or "answers" in qa
+                            else [],
                         }
                     )
     except (KeyError, TypeError) as exc:
@@ -58,15 +60,16 @@ def _from_squad(path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _from_record(spec: str, number: int, row: dict[str, Any]) -> dict[str, Any]:
-    missing = [key for key in ("question", "context", "answers") if key not in row]
+def _from_record(spec: str, number: int, row: dict[str, Any], answers: bool) -> dict[str, Any]:
+    needed = ("question", "context", "answers") if answers else ("question", "context")
+    missing = [key for key in needed if key not in row]
     if missing:
         raise DataError(
             f"{spec}: example {number} has no {', '.join(map(repr, missing))} (a QA example "
             "needs id, question, context and answers)"
         )
-    answers = row["answers"]
-    texts = answers.get("text") if isinstance(answers, dict) else None
+    gold = row.get("answers", {"text": []})
+    texts = gold.get("text") if isinstance(gold, dict) else None
     if not isinstance(texts, list):
         raise DataError(
             f'{spec}: example {number}: answers must be {{"text": [...], "answer_start": '
@@ -80,31 +83,33 @@ def _from_record(spec: str, number: int, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_questions(spec: str, *, max_examples: int | None = None, seed: int = 0) -> Questions:
+def load_questions(
+    spec: str, *, max_examples: int | None = None, seed: int = 0, answers: bool = True
+) -> Questions:
     """Read QA examples; with ``max_examples``, keep a seeded sample of questions in source
-    order."""
+    order. Without ``answers`` (an OOD bank or candidates), gold answers may be absent."""
     if spec.startswith("hf:"):
         found, _ = read_hf(spec, spec[3:])
-        rows = [_from_record(spec, i, row) for i, row in enumerate(found)]
+        rows = [_from_record(spec, i, row, answers) for i, row in enumerate(found)]
     else:
         path = Path(spec).expanduser()
         suffix = path.suffix.lower()
         if suffix == ".json":
             document = read_json(path)
             if isinstance(document, dict) and "data" in document:
-                rows = _from_squad(path, document)
+                rows = _from_squad(path, document, answers)
             elif isinstance(document, dict):
                 raise DataError(f"{spec}: expected SQuAD JSON (with 'data') or a list of records")
             else:
                 found = json_records(path, document)
-                rows = [_from_record(spec, i, row) for i, row in enumerate(found)]
+                rows = [_from_record(spec, i, row, answers) for i, row in enumerate(found)]
         elif suffix == ".jsonl":
             found, _ = read_rows(path)
-            rows = [_from_record(spec, i, row) for i, row in enumerate(found)]
+            rows = [_from_record(spec, i, row, answers) for i, row in enumerate(found)]
         else:
             raise DataError(
-                f"{spec}: QA data must be SQuAD JSON (.json), JSONL records (.jsonl) or "
-                "hf:DATASET[:CONFIG]:SPLIT"
+                f"{spec}: the models answer questions, and question-answering data must be "
+                "SQuAD JSON (.json), JSONL records (.jsonl) or hf:DATASET[:CONFIG]:SPLIT"
             )
     if not rows:
         raise DataError(f"{spec} holds no questions")
@@ -121,3 +126,23 @@ def load_questions(spec: str, *, max_examples: int | None = None, seed: int = 0)
         answers=tuple(tuple(str(a) for a in r["answers"]) for r in rows),
         fingerprint=digest.hexdigest(),
     )
+
+
+def looks_like_qa(spec: str) -> bool:
+    """Whether a data file holds question-answering examples (SQuAD JSON, or records with a
+    question and a context): read only to explain why a classifier cannot use it."""
+    path = Path(spec).expanduser()
+    try:
+        if path.suffix.lower() == ".json":
+            document = read_json(path)
+            if isinstance(document, dict):
+                return "data" in document
+            first = document[0] if isinstance(document, list) and document else None
+        elif path.suffix.lower() == ".jsonl":
+            with path.open(encoding="utf-8") as lines:
+                first = json.loads(next((line for line in lines if line.strip()), "null"))
+        else:
+            return False
+    except (DataError, OSError, ValueError):
+        return False
+    return isinstance(first, dict) and {"question", "context"} <= first.keys()

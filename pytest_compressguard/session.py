@@ -12,15 +12,17 @@ from .attacks.runner import AttackRunner
 from .comparison import Comparison
 from .data import Dataset, load_dataset
 from .efficiency import Measurements
-from .errors import CompressGuardError, DataError, MissingOutputError
+from .errors import CompressGuardError, DataError, MissingOutputError, ModelLoadError
 from .inputs import (
     OOD_ABSENT,
+    QA_NOT_ATTACKED,
     Lazy,
     OodInputs,
     PairEfficiency,
     PairEmbeddings,
     PairInputs,
     PairOutputs,
+    QAPairOutputs,
 )
 from .models.base import Model, label_order
 from .options import Settings, eval_sets
@@ -41,6 +43,7 @@ class SessionState:
         self.final_records: list[dict[str, Any]] | None = None
         self.pairwise_table: dict[str, Any] | list[dict[str, Any]] | None = None
         self._models: dict[str, Lazy[Model]] = {}
+        self._task: Lazy[str] = Lazy(self._detect_task, "no teacher")
         #: The eval sets by name, in command-line order.
         self.eval_sets = {e.name: e for e in eval_sets(settings)}
         self._datasets: dict[str, Lazy[Dataset]] = {
@@ -53,32 +56,71 @@ class SessionState:
         }
         s = settings
         self.outputs = OutputStore(
-            cache_dir, [s.max_length, s.batch_size, s.pooling, s.embedding_output, s.tokenizer]
+            cache_dir,
+            [s.length("classification"), s.batch_size, s.pooling, s.embedding_output, s.tokenizer],
         )
         self.attacks = AttackRunner(settings, self.outputs, cache_dir)
         self.measurements = Measurements(cache_dir)
         self._scratch: Path | None = None
 
+    def _detect_task(self) -> str:
+        if self.settings.task is not None:
+            return self.settings.task
+        if not self.settings.teacher:
+            raise CompressGuardError("no teacher model (pass --teacher)")
+        from .models.resolve import detect_task
+
+        return detect_task(self.settings.teacher)
+
+    def task(self) -> str:
+        """What the models do: ``--task``, else found from the teacher (a load error is kept)."""
+        return self._task.get()
+
     def model(self, spec: str) -> Model:
         """The model a spec names, loaded once (a load error is kept and raised again)."""
         if spec not in self._models:
-            from .models.resolve import load_model
+            self._models[spec] = Lazy(partial(self._load, spec), f"no model {spec}")
+        return self._models[spec].get()
 
-            s = self.settings
-            self._models[spec] = Lazy(
-                lambda: load_model(
+    def _load(self, spec: str) -> Model:
+        from .models.resolve import detect_task, load_model
+
+        s = self.settings
+        task = self.task()
+        if s.task is None and spec != s.teacher and detect_task(spec) != task:
+            what = {"qa": "answers questions", "classification": "classifies texts"}
+            raise ModelLoadError(
+                f"the teacher {s.teacher} {what[task]} but the student {spec} "
+                f"{what[detect_task(spec)]}: compare models of one task (or force one with "
+                "--task)"
+            )
+        cache_dir = self.cache_dir or (self.scratch() if "onnx-int8:" in spec else None)
+        if task == "qa":
+            from .models.qa_models import load_qa_model
+
+            try:
+                return load_qa_model(
                     spec,
                     batch_size=s.batch_size,
-                    max_length=s.max_length,
+                    max_length=s.length("qa"),
+                    doc_stride=s.doc_stride,
                     device=s.device,
                     tokenizer=s.tokenizer,
-                    cache_dir=self.cache_dir or (self.scratch() if "onnx-int8:" in spec else None),
+                    cache_dir=cache_dir,
                     pooling=s.pooling,
-                    embedding_output=s.embedding_output,
-                ),
-                f"no model {spec}",
-            )
-        return self._models[spec].get()
+                )
+            except ValueError as exc:  # a stride too long for the window
+                raise ModelLoadError(f"{spec}: {exc}") from None
+        return load_model(
+            spec,
+            batch_size=s.batch_size,
+            max_length=s.length("classification"),
+            device=s.device,
+            tokenizer=s.tokenizer,
+            cache_dir=cache_dir,
+            pooling=s.pooling,
+            embedding_output=s.embedding_output,
+        )
 
     def scratch(self) -> Path:
         """A directory for this session's builds when there is no cache directory
@@ -93,21 +135,41 @@ class SessionState:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    def _read(self, role: str, spec: str | None) -> Dataset:
+    def _read(self, role: str, spec: str | None) -> Any:
         s = self.settings
         if spec is None:
             raise DataError(f"no {role} data: pass --{role}-data")
-        return load_dataset(
-            spec,
-            text_column=s.text_column,
-            pair_column=s.text_pair_column,
-            label_column=s.label_column,
-            max_examples=s.max_examples if role == "eval" else None,
-            seed=s.seed,
-            labels="optional" if role == "eval" else "ignored",
-        )
+        if self.task() == "qa":
+            from .qa_data import load_questions
 
-    def dataset(self, role: str = "eval", name: str | None = None) -> Dataset:
+            return load_questions(
+                spec,
+                max_examples=s.max_examples if role == "eval" else None,
+                seed=s.seed,
+                answers=role == "eval",
+            )
+        try:
+            return load_dataset(
+                spec,
+                text_column=s.text_column,
+                pair_column=s.text_pair_column,
+                label_column=s.label_column,
+                max_examples=s.max_examples if role == "eval" else None,
+                seed=s.seed,
+                labels="optional" if role == "eval" else "ignored",
+            )
+        except DataError as exc:
+            from .qa_data import looks_like_qa
+
+            if looks_like_qa(spec):
+                raise DataError(
+                    f"{spec} holds question-answering examples, but the teacher {s.teacher} "
+                    "is a classifier (give a *ForQuestionAnswering teacher and students, or "
+                    f"--task qa): {exc}"
+                ) from None
+            raise
+
+    def dataset(self, role: str = "eval", name: str | None = None) -> Any:
         """The eval set ``name`` (default: the first), or the train or OOD dataset, read once
         (a read error is kept)."""
         if role != "eval":
@@ -118,55 +180,106 @@ class SessionState:
 
     # -- comparisons -----------------------------------------------------------------------
 
-    def inputs(self, teacher: Model, student: Model, name: str | None = None) -> PairInputs:
-        """What the comparison of the pair on eval set ``name`` may read, each part lazy."""
-        dataset, outputs, measurements = self.dataset(name=name), self.outputs, self.measurements
-        train, candidates_ = self._datasets["train"], self._datasets["ood"]
+    def answer_settings(self) -> dict[str, Any]:
+        """The keyword arguments of ``QuestionAnswerer.answer`` the options give."""
+        s = self.settings
+        return {
+            "n_best": s.n_best,
+            "max_answer_length": s.max_answer_length,
+            "null_threshold": s.null_threshold,
+        }
 
-        def predictions() -> PairOutputs:
+    def answers(self, model: Model, questions: Any) -> Any:
+        """A question answerer's answers and embeddings (:class:`QAOutputs`), computed once."""
+        return self.outputs.answers(model, questions, self.answer_settings())  # type: ignore[arg-type]
+
+    def qa_outputs(self, teacher: Model, student: Model, questions: Any) -> QAPairOutputs:
+        """The aligned answers of a QA pair and their outcome columns."""
+        from .metrics.qa import columns
+
+        t, s_ = self.answers(teacher, questions).answers, self.answers(student, questions).answers
+        return QAPairOutputs(
+            teacher=tuple(t),
+            student=tuple(s_),
+            golds=questions.answers,
+            questions=questions.questions,
+            columns=columns(
+                questions.answers,
+                [(a.text, a.candidates) for a in t],
+                [(a.text, a.candidates) for a in s_],
+                error=self.settings.qa_error,
+            ),
+            ids=questions.ids,
+        )
+
+    def _vectors(self, model: Model, data: Any, eval_data: bool = False) -> Any:
+        """A model's (N, H) embeddings of a dataset; a classifier's eval pass also gives its
+        probabilities, a question answerer's is its answer pass."""
+        if self.task() == "qa":
+            return self.answers(model, data).embeddings
+        return self.outputs.embeddings(model, data, with_probabilities=eval_data)
+
+    def inputs(self, teacher: Model, student: Model, name: str | None = None) -> PairInputs:
+        """What the comparison of the pair on eval set ``name`` may read, each part lazy: for
+        question answerers, their answers, the [CLS] vectors of each question with its first
+        window, and no attack."""
+        data, outputs, measurements = self.dataset(name=name), self.outputs, self.measurements
+        train, candidates_ = self._datasets["train"], self._datasets["ood"]
+        qa = self.task() == "qa"
+
+        def shown(d: Any) -> tuple[Any, ...]:
+            return tuple(q.question for q in d.questions) if qa else d.texts
+
+        def predictions() -> PairOutputs | QAPairOutputs:
+            if qa:
+                return self.qa_outputs(teacher, student, data)
             return PairOutputs(
-                teacher=outputs.probabilities(teacher, dataset),
-                student=outputs.probabilities(student, dataset)[:, label_order(teacher, student)],
-                labels=dataset.label_indices(teacher.labels, teacher.num_labels),
-                texts=dataset.texts,
+                teacher=outputs.probabilities(teacher, data),
+                student=outputs.probabilities(student, data)[:, label_order(teacher, student)],
+                labels=data.label_indices(teacher.labels, teacher.num_labels),
+                texts=data.texts,
                 label_names=teacher.labels,
             )
 
         def embeddings() -> PairEmbeddings:
             return PairEmbeddings(
-                teacher=outputs.embeddings(teacher, dataset, with_probabilities=True),
-                student=outputs.embeddings(student, dataset, with_probabilities=True),
-                texts=dataset.texts,
+                teacher=self._vectors(teacher, data, eval_data=True),
+                student=self._vectors(student, data, eval_data=True),
+                texts=shown(data),
             )
 
         def ood() -> OodInputs:
             bank, candidates = train.get(), candidates_.get()
             return OodInputs(
-                teacher_bank=outputs.embeddings(teacher, bank),
-                student_bank=outputs.embeddings(student, bank),
-                teacher_ood=outputs.embeddings(teacher, candidates),
-                student_ood=outputs.embeddings(student, candidates),
-                ood_texts=candidates.texts,
+                teacher_bank=self._vectors(teacher, bank),
+                student_bank=self._vectors(student, bank),
+                teacher_ood=self._vectors(teacher, candidates),
+                student_ood=self._vectors(student, candidates),
+                ood_texts=shown(candidates),
                 ood_spec=candidates.spec,
             )
 
         roles = {"teacher": teacher, "student": student}
+        timed = data.questions if qa else data.texts
+        attack = Lazy(
+            None if qa else partial(self.attacks.pair, teacher, student, data),
+            QA_NOT_ATTACKED if qa else "no attack",
+        )
         return PairInputs(
-            n=len(dataset),
+            n=len(data),
             predictions=Lazy(predictions, "no predictions"),
             embeddings=Lazy(embeddings, "no embeddings"),
             ood=Lazy(ood if self.settings.ood_data else None, OOD_ABSENT),
-            attack=Lazy(partial(self.attacks.pair, teacher, student, dataset), "no attack"),
+            attack=attack,
             efficiency=Lazy(
                 lambda: PairEfficiency(
                     teacher=measurements.footprint(teacher),
                     student=measurements.footprint(student),
-                    latency=lambda role, batch: measurements.latency(
-                        roles[role], dataset.texts, batch
-                    ),
+                    latency=lambda role, batch: measurements.latency(roles[role], timed, batch),
                 ),
                 "no models",
             ),
+            task="qa" if qa else "classification",
         )
 
     def comparison(self, teacher: Model, student: Model, name: str | None = None) -> Comparison:
@@ -207,6 +320,18 @@ class SessionState:
         try:
             dataset = self.dataset(name=name)
             models = [self.model(spec) for spec in specs]
+            if self.task() == "qa":
+                found = [self.answers(m, dataset) for m in models]
+                table = pairwise(
+                    specs,
+                    None,
+                    None,
+                    [f.embeddings for f in found],
+                    answers=[f.answers for f in found],
+                    golds=dataset.answers,
+                    error=s.qa_error,
+                )
+                return {"dataset": dataset.spec, "n": len(dataset), **table}
             teacher = models[0]
             probabilities = labels = embeddings = None
             reasons: dict[str, str] = {}

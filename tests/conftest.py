@@ -92,6 +92,39 @@ def pair_models(tmp_path_factory: pytest.TempPathFactory) -> PairModels:
     )
 
 
+@dataclass(frozen=True)
+class QAModels:
+    teacher: Path  # 2-layer BertForQuestionAnswering on tiny.qa_examples (EM about 0.9)
+    student: Path  # 1-layer, trained less: a weaker student (EM about 0.5)
+    dev: Path  # 60 questions as SQuAD 2.0 JSON (about 40% unanswerable)
+    dev_rows: list[tuple[str, str, str]]
+    train: Path  # 150 questions as JSONL: the Deep-KNN bank
+    ood: Path  # 30 questions over contexts of words the models never saw, JSONL, no answers
+    cache: Path
+
+
+@pytest.fixture(scope="session")
+def qa_models(tmp_path_factory: pytest.TempPathFactory) -> QAModels:
+    root = tmp_path_factory.mktemp("qa")
+    teacher = tiny.train_qa(root / "teacher", layers=2, hidden=32, steps=800, seed=0)
+    student = tiny.train_qa(root / "student", layers=1, hidden=32, steps=300, seed=1)
+    rows = tiny.qa_examples(60, seed=99, words=(4, 30))
+    odd = tiny.ood_texts(60, seed=96)
+    return QAModels(
+        teacher=teacher,
+        student=student,
+        dev=tiny.write_squad(root / "dev.json", rows),
+        dev_rows=rows,
+        train=tiny.write_qa_jsonl(root / "train.jsonl", tiny.qa_examples(150, seed=97)),
+        ood=tiny.write_qa_jsonl(
+            root / "ood.jsonl",
+            [("what", f"{a} {b}", "") for a, b in zip(odd[:30], odd[30:], strict=True)],
+            answers=False,
+        ),
+        cache=root / "cache",
+    )
+
+
 @pytest.fixture
 def encode_calls(monkeypatch):
     """The spec of each model pass over texts made in this process, in order."""

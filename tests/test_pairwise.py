@@ -9,10 +9,13 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
-from pytest_compressguard.pairwise import PAIR_METRICS, pairwise
+from pytest_compressguard.pairwise import pair_metrics, pairwise
 from tests import reference
 from tests.test_plugin import run_gate
 from tests.test_stats import exact_mcnemar, loop_class_accuracy, loop_ece
+
+#: A classifier pair's metrics (the QA-only ones are left out).
+PAIR_METRICS = pair_metrics("classification")
 
 
 def loop_pair(pa, pb, y, ea, eb, k):

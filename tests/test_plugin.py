@@ -13,7 +13,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from pytest_compressguard.metrics.catalogue import names
+from pytest_compressguard.metrics.catalogue import METRICS, names
 from tests import reference
 from tests.test_stats import exact_mcnemar, loop_class_accuracy, loop_ece
 
@@ -33,7 +33,10 @@ def test_unrelated():
     assert True
 """
 
-PREDICTION_METRICS = names("prediction", interval=True)
+#: A classifier pair's prediction metrics with an interval.
+PREDICTION_METRICS = [
+    n for n in names("prediction", interval=True) if "classification" in METRICS[n].tasks
+]
 
 
 def run_gate(pytester, tiny_models, *students, extra=(), source=GATE, data=None):
@@ -206,6 +209,7 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
             "teacher",
             "student",
             "dataset",
+            "task",
             "n",
             "metrics",
             "checks",
@@ -217,6 +221,7 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
         }
         assert comparison["teacher"] == str(tiny_models.teacher)
         assert comparison["dataset"] == str(tiny_models.dev)
+        assert comparison["task"] == "classification"
         assert comparison["n"] == len(texts)
         expected = expected_metrics(pt, references[comparison["student"]], y)
         expected.update(representation[comparison["student"]])

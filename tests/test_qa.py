@@ -336,7 +336,7 @@ def test_bad_qa_data_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match=r"example 0: answers must be \{\"text\""):
         load_questions(str(tmp_path / "flat.jsonl"))
     (tmp_path / "sst.csv").write_text("text,label\na,b\n")
-    with pytest.raises(DataError, match="QA data must be SQuAD JSON"):
+    with pytest.raises(DataError, match="question-answering data must be SQuAD JSON"):
         load_questions(str(tmp_path / "sst.csv"))
     (tmp_path / "none.jsonl").write_text("\n")
     with pytest.raises(DataError, match="holds no questions"):

@@ -14,13 +14,16 @@ from scipy.stats import binomtest
 
 from pytest_compressguard import Comparison, CompressGuardWarning, metrics
 from pytest_compressguard.metrics import slices, stats
-from pytest_compressguard.metrics.catalogue import names, prediction_statistics
+from pytest_compressguard.metrics.catalogue import METRICS, names, prediction_statistics
 from tests.test_metrics import random_probs
 
 #: For unit tests on small made-up data (the warning itself is tested on its own).
 quiet = pytest.mark.filterwarnings("ignore::pytest_compressguard.CompressGuardWarning")
 
-PREDICTION_METRICS = names("prediction", interval=True)
+#: A classifier pair's prediction metrics with an interval.
+PREDICTION_METRICS = [
+    n for n in names("prediction", interval=True) if "classification" in METRICS[n].tasks
+]
 
 
 def loop_ece(probs, labels, bins=15):

@@ -293,3 +293,43 @@ def train_qa(folder: Path, *, layers: int, hidden: int, steps: int, seed: int) -
         ).loss
 
     return _train(model, tok, folder, steps, loss)
+
+
+def write_squad(path: Path, rows: list[tuple[str, str, str]], title: str = "tiny") -> Path:
+    """SQuAD 2.0 JSON: one paragraph per row, question ids q0, q1, ...; an empty answer makes
+    the question unanswerable (no answers, ``is_impossible``)."""
+    paragraphs = []
+    for i, (question, context, answer) in enumerate(rows):
+        answers = [{"text": answer, "answer_start": context.index(answer)}] if answer else []
+        paragraphs.append(
+            {
+                "context": context,
+                "qas": [
+                    {
+                        "id": f"q{i}",
+                        "question": question,
+                        "answers": answers,
+                        "is_impossible": not answer,
+                    }
+                ],
+            }
+        )
+    path.write_text(
+        json.dumps({"version": "v2.0", "data": [{"title": title, "paragraphs": paragraphs}]})
+    )
+    return path
+
+
+def write_qa_jsonl(path: Path, rows: list[tuple[str, str, str]], answers: bool = True) -> Path:
+    """QA records as JSONL (``id``, ``question``, ``context`` and, with ``answers``, the
+    ``squad_v2`` layout of answers)."""
+    with path.open("w") as out:
+        for i, (question, context, answer) in enumerate(rows):
+            record = {"id": f"r{i}", "question": question, "context": context}
+            if answers:
+                record["answers"] = {
+                    "text": [answer] if answer else [],
+                    "answer_start": [context.index(answer)] if answer else [],
+                }
+            out.write(json.dumps(record) + "\n")
+    return path

@@ -68,7 +68,7 @@ class AttackRunner:
         from .mlm import MaskedLM
 
         s = self.settings
-        return MaskedLM(s.attack_mlm, max_length=s.max_length, device=s.device)
+        return MaskedLM(s.attack_mlm, max_length=s.length("classification"), device=s.device)
 
     @cached_property
     def mlm_fingerprint(self) -> str:
@@ -107,7 +107,7 @@ class AttackRunner:
                 "attack": vars(settings),
                 "mlm": self.mlm_fingerprint,
                 "model": self._outputs.fingerprint(model),
-                "model_inputs": [self.settings.max_length, self.settings.batch_size],
+                "model_inputs": [self.settings.length("classification"), self.settings.batch_size],
                 "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
             },
         )

@@ -23,6 +23,9 @@ import numpy as np
 from . import prediction as p
 from .stats import MeanStatistic
 
+#: The tasks a comparison can be of (see ``--task``).
+TASKS = ("classification", "qa")
+
 #: Group -> the title the reports give it, in report order.
 GROUPS: dict[str, str] = {
     "prediction": "prediction",
@@ -72,6 +75,9 @@ class Metric:
     higher_is_better: bool
     compute: Callable[[Any, int | None], Any] | None = None
     statistic: Statistic | None = None
+    #: defined on a question-answering pair: a statistic of its outcome columns
+    #: (:func:`pytest_compressguard.metrics.qa.statistics` gives it by this name)
+    qa: bool = False
     interval: bool = False
     param: Param | None = None
     #: how a value is shown: "ratio" (0.1234), "bytes", "count", "times" (2.00x), "queries"
@@ -89,6 +95,20 @@ class Metric:
     assertion: Assertion | None = None
 
     @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks the metric is defined for: a prediction statistic for those it has a
+        statistic of, an attack metric for classifiers, every other metric for both."""
+        if self.statistic is not None or self.qa:
+            return tuple(
+                task
+                for task, defined in (("classification", self.statistic), ("qa", self.qa))
+                if defined
+            )
+        if self.group == "robustness":
+            return ("classification",)
+        return TASKS
+
+    @property
     def op(self) -> str:
         """The comparison an assertion makes: ``>=`` for a minimum, ``<=`` for a maximum."""
         return ">=" if self.higher_is_better else "<="
@@ -99,14 +119,16 @@ def _prediction(
     meaning: str,
     label: str,
     higher: bool,
-    statistic: Statistic,
+    statistic: Statistic | None,
     *,
+    qa: bool = True,
     table: int | None = 0,
     pairwise: bool = True,
     figure: bool = False,
     assertion: str | None = None,
 ) -> Metric:
-    """A prediction metric with a bootstrap interval, computed from its statistic."""
+    """A prediction metric with a bootstrap interval, computed from its statistic (a
+    classifier's) and, with ``qa``, from a QA pair's outcome columns."""
     keyword = "min" if higher else "max"
     return Metric(
         name,
@@ -115,6 +137,7 @@ def _prediction(
         label,
         higher,
         statistic=statistic,
+        qa=qa,
         interval=True,
         table=table,
         pairwise=pairwise,
@@ -235,6 +258,58 @@ CATALOGUE: tuple[Metric, ...] = (
         assertion="the Jaccard index of the teacher's and student's error sets",
     ),
     _prediction(
+        "teacher_f1",
+        "teacher mean SQuAD token F1 (question answering)",
+        "t_f1",
+        True,
+        None,
+        table=4,
+        pairwise=False,
+    ),
+    _prediction(
+        "student_f1",
+        "student mean SQuAD token F1 (question answering)",
+        "s_f1",
+        True,
+        None,
+        table=4,
+        pairwise=False,
+    ),
+    _prediction(
+        "f1_drop",
+        "teacher F1 - student F1 (question answering)",
+        "f1_drop",
+        False,
+        None,
+        table=4,
+        assertion="teacher mean F1 minus student mean F1 (question answering)",
+    ),
+    _prediction(
+        "answer_agreement_f1",
+        "mean token F1 between the teacher's and the student's answers",
+        "agree_f1",
+        True,
+        None,
+        table=4,
+        assertion="the mean token F1 between the teacher's and the student's answers "
+        "(question answering)",
+    ),
+    *(
+        _prediction(
+            f"{who}_{part}_{score}",
+            f"{who} {'exact match' if score == 'exact' else 'F1'} on the "
+            f"{'answerable' if part == 'has_ans' else 'unanswerable'} questions",
+            f"{who[0]}_{part.replace('_ans', '')}_{'em' if score == 'exact' else 'f1'}",
+            True,
+            None,
+            table=5 if score == "exact" else None,
+            pairwise=False,
+        )
+        for part in ("has_ans", "no_ans")
+        for score in ("exact", "f1")
+        for who in ("teacher", "student")
+    ),
+    _prediction(
         "worst_class_drop",
         "largest per-class accuracy drop (teacher - student)",
         "worst_cls",
@@ -249,6 +324,7 @@ CATALOGUE: tuple[Metric, ...] = (
         "t_ece",
         False,
         p.teacher_ece_statistic,
+        qa=False,
         table=1,
         pairwise=False,
     ),
@@ -258,6 +334,7 @@ CATALOGUE: tuple[Metric, ...] = (
         "s_ece",
         False,
         p.student_ece_statistic,
+        qa=False,
         table=1,
         pairwise=False,
     ),
@@ -267,6 +344,7 @@ CATALOGUE: tuple[Metric, ...] = (
         "ece_inc",
         False,
         p.ece_increase_statistic,
+        qa=False,
         table=1,
         assertion="student ECE minus teacher ECE",
     ),
@@ -536,6 +614,15 @@ PAIR_METRICS: tuple[str, ...] = tuple(names(pairwise=True))
 ASSERTIONS: tuple[tuple[Assertion, Metric], ...] = tuple(
     (m.assertion, m) for m in CATALOGUE if m.assertion is not None
 )
+
+
+def qa_statistics(columns: Any) -> dict[str, MeanStatistic]:
+    """The statistic of every prediction metric of a QA pair, by name, from its
+    :class:`~pytest_compressguard.metrics.qa.QAColumns` (a HasAns/NoAns figure of an empty
+    slice is left out)."""
+    from . import qa
+
+    return qa.statistics(columns)
 
 
 def prediction_statistics(

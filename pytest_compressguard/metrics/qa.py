@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import squad
+from .stats import MeanStatistic
 
 ERRORS = ("exact", "f1")
 
@@ -112,3 +113,73 @@ def columns(
         )
     table = np.array(rows, dtype=np.float64)
     return QAColumns(*(table[:, i].copy() for i in range(table.shape[1])))
+
+
+# -- the prediction metrics of a QA pair: each a MeanStatistic of the columns ---------------
+
+#: The per-question slices that stand in for a classifier's classes.
+SLICES = ("HasAns", "NoAns")
+
+
+def _ratio(means: np.ndarray) -> np.ndarray:
+    """mean(x * in_slice) / mean(in_slice): the mean of x over the slice."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return means[..., 0] / means[..., 1]
+
+
+def _slice_mean(x: np.ndarray, inside: np.ndarray) -> MeanStatistic:
+    return MeanStatistic(np.stack([x * inside, inside], 1), _ratio)
+
+
+def _worst_slice(means: np.ndarray) -> np.ndarray:
+    """max over the non-empty slices of the exact-match drop on the slice."""
+    drops = []
+    for i in range(len(SLICES)):
+        drop, support = means[..., 2 * i], means[..., 2 * i + 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            drops.append(np.where(support > 0, drop / np.where(support > 0, support, 1), -np.inf))
+    return np.max(drops, axis=0)
+
+
+def slice_masks(c: QAColumns) -> dict[str, np.ndarray]:
+    """Each slice's 0/1 column: HasAns (a gold answer exists), NoAns (unanswerable)."""
+    return {"HasAns": c.has_answer, "NoAns": 1 - c.has_answer}
+
+
+def statistics(c: QAColumns) -> dict[str, MeanStatistic]:
+    """Every prediction metric of a QA pair, by its catalogue name (see the module
+    docstring for the columns). A HasAns/NoAns figure of an empty slice is left out."""
+    from .prediction import _column, _jaccard
+
+    wrong_t, wrong_s = 1 - c.teacher_right, 1 - c.student_right
+    drop = c.teacher_exact - c.student_exact
+    masks = slice_masks(c)
+    out = {
+        "teacher_accuracy": _column(c.teacher_exact),
+        "student_accuracy": _column(c.student_exact),
+        "accuracy_drop": _column(drop),
+        "teacher_f1": _column(c.teacher_f1),
+        "student_f1": _column(c.student_f1),
+        "f1_drop": _column(c.teacher_f1 - c.student_f1),
+        "label_loyalty": _column(c.same),
+        "answer_agreement_f1": _column(c.agreement_f1),
+        "probability_loyalty": _column(1.0 - np.sqrt(np.clip(c.jsd, 0.0, 1.0))),
+        "kl_divergence": _column(c.kl),
+        "flips": _column(np.abs(c.teacher_right - c.student_right)),
+        "negative_flip_rate": _column(c.teacher_right * wrong_s),
+        "error_overlap": MeanStatistic(
+            np.stack([wrong_t * wrong_s, np.maximum(wrong_t, wrong_s)], 1), _jaccard
+        ),
+        "worst_class_drop": MeanStatistic(
+            np.stack([x for m in masks.values() for x in (drop * m, m)], 1), _worst_slice
+        ),
+    }
+    for name, mask in masks.items():
+        if not mask.any():
+            continue
+        key = "has_ans" if name == "HasAns" else "no_ans"
+        for model in ("teacher", "student"):
+            for score in ("exact", "f1"):
+                column = getattr(c, f"{model}_{score}")
+                out[f"{model}_{key}_{score}"] = _slice_mean(column, mask)
+    return out

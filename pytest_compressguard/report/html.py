@@ -33,6 +33,7 @@ SECTIONS = (
     ("scatter", "Teacher vs student probabilities"),
     ("confusion", "Confusion matrices"),
     ("per-class", "Per-class accuracy"),
+    ("answers", "Answer agreement"),
     ("attack", "Adversarial attack"),
     ("pairwise", "Pairwise"),
     ("failures", "Failed checks"),
@@ -70,7 +71,7 @@ def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> s
     return _template().render(
         css=Markup(resources.files(__package__).joinpath("templates/report.css").read_text()),
         version=__version__,
-        sections=SECTIONS,
+        sections=sections(records),
         teachers=sorted({r["teacher"] for r in records}),
         datasets=sorted({f"{r['dataset']} (n={r['n']})" for r in records}),
         students=len(records),
@@ -83,6 +84,7 @@ def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> s
         attack=_attack(records, colours),
         pairwise=_pairwise(pairwise),
         failures=_failures(records),
+        answers=_answers(records),
     )
 
 
@@ -97,10 +99,38 @@ def _template() -> jinja2.Template:
         keep_trailing_newline=True,
     )
     environment.filters["metric"] = _format
+    environment.filters["pct"] = lambda x: "–" if x is None else f"{x:.2f}"
     return environment.get_template("report.html")
 
 
 # -- what each section shows ---------------------------------------------------------------
+
+
+def sections(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The sections the records have content for: answer agreement with a question-answering
+    pair, the probability scatter and confusion matrices with a classifier pair."""
+    qa = [r.get("task") == "qa" for r in records]
+    left_out = set()
+    if not any(qa):
+        left_out.add("answers")
+    if qa and all(qa):
+        left_out |= {"scatter", "confusion"}
+    return [(key, title) for key, title in SECTIONS if key not in left_out]
+
+
+def _answers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each QA pair's official scores per model, answer agreement and disagreements."""
+    return [
+        {
+            "student": r["label"],
+            "n": r["n"],
+            "scores": list(r["squad"].items()),
+            "agreement": r["answers"],
+            "rows": r["answers"]["examples"][:20],
+        }
+        for r in records
+        if r.get("squad") and r.get("answers")
+    ]
 
 
 def _status(record: dict[str, Any]) -> str:
@@ -289,10 +319,17 @@ def _per_class(records: list[dict[str, Any]], colours: dict[str, str]) -> list[d
         clipped = len(rows) > MAX_CLASSES
         if clipped:
             rows = sorted(rows, key=lambda row: row[1] - row[2], reverse=True)[:MAX_CLASSES]
+        caption = (
+            "Exact match on the answerable (HasAns) and unanswerable (NoAns) questions (their "
+            "number in brackets)."
+            if r.get("task") == "qa"
+            else "Accuracy on each class (its number of eval examples in brackets)."
+        )
         shown.append(
             {
                 "figure": figures.class_bars(rows, r["label"], colours[r["student"]]),
                 "clipped": MAX_CLASSES if clipped else None,
+                "caption": caption,
             }
         )
     return shown

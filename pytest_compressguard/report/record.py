@@ -31,6 +31,8 @@ FIRST_WINS = (
     "mcnemar",
     "probability_sample",
     "efficiency",
+    "squad",
+    "answers",
 )
 
 
@@ -50,7 +52,7 @@ def measure(c: Comparison) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     for metric in CATALOGUE:
-        if not metric.recorded or metric.group not in groups:
+        if not metric.recorded or metric.group not in groups or c.task not in metric.tasks:
             continue
         try:
             value = c.value(metric.name, metric.param.default if metric.param else None)
@@ -88,6 +90,7 @@ def record(c: Comparison) -> dict[str, Any]:
         "teacher": c.teacher,
         "student": c.student,
         "dataset": c.dataset,
+        "task": c.task,
         "n": None,
         "metrics": {},
         "checks": list(c.checks),
@@ -123,9 +126,13 @@ def record(c: Comparison) -> dict[str, Any]:
             }
         if inputs.predictions.loaded:
             out["per_class"] = c.per_class()
-            out["confusion_matrix"] = c.confusion()
             out["mcnemar"] = c.mcnemar().to_json()
-            out["probability_sample"] = probability_sample(c)
+            if c.task == "qa":
+                out["squad"] = c.squad_scores()
+                out["answers"] = c.answer_disagreements()
+            else:
+                out["confusion_matrix"] = c.confusion()
+                out["probability_sample"] = probability_sample(c)
     error = inputs.predictions.error or inputs.embeddings.error or inputs.attack.error
     if error is not None and not isinstance(error, MissingOutputError):
         out["error"] = str(error)
