@@ -132,7 +132,8 @@ def test_reports_show_every_set(pytester, pair_models, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("CI needs Chromium and playwright (scripts/test.sh installs them)")
         return
-    found = browser.inspect(page, tuple(k for k, _ in html.SECTIONS), tmp_path / "page.png")
+    shown_sections = tuple(k for k, _ in html.sections(document["comparisons"]))
+    found = browser.inspect(page, shown_sections, tmp_path / "page.png")
     assert found["console_errors"] == []
     assert all(s["visible"] for s in found["sections"].values())
     shown = len(html._pairwise(document["pairwise"][0])[0]["figures"])
