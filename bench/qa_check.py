@@ -177,7 +177,7 @@ def write_data(work: Path, document: dict, held_out: list[dict], bank: list[dict
     return paths
 
 
-def run_plugin(work: Path, model: Path, paths: dict) -> tuple[dict, float, str]:
+def run_plugin(work: Path, model: Path, paths: dict, threshold: float) -> tuple[dict, float, str]:
     (work / "gate").mkdir(exist_ok=True)
     (work / "gate" / "test_gate.py").write_text(GATE)
     report = work / "report.json"
@@ -195,6 +195,7 @@ def run_plugin(work: Path, model: Path, paths: dict) -> tuple[dict, float, str]:
         f"--compressguard-json={report}",
         f"--compressguard-html={work / 'report.html'}",
         f"--compressguard-cache-dir={work / 'cache'}",
+        f"--null-threshold={threshold}",
         "-p",
         "no:randomly",
         "-p",
@@ -206,7 +207,9 @@ def run_plugin(work: Path, model: Path, paths: dict) -> tuple[dict, float, str]:
     return json.loads(report.read_text()), seconds, done.stdout
 
 
-def direct_answers(kind: str, model_dir: Path, cache: Path, examples: list[dict]) -> tuple:
+def direct_answers(
+    kind: str, model_dir: Path, cache: Path, examples: list[dict], threshold: float
+) -> tuple:
     """Each question answered with the model run directly, one window per call."""
     import numpy as np
     import torch
@@ -249,7 +252,9 @@ def direct_answers(kind: str, model_dir: Path, cache: Path, examples: list[dict]
             start, end = run({k: torch.tensor([f[k][:n]]) for k in names})
             starts.append(np.asarray(start))
             ends.append(np.asarray(end))
-    texts, odds, nbest = run_qa_postprocess(examples, features, starts, ends)
+    texts, odds, nbest = run_qa_postprocess(
+        examples, features, starts, ends, null_score_diff_threshold=threshold
+    )
     ids = range(len(examples))
     return [texts[i] for i in ids], [odds[i] for i in ids], [nbest[i] for i in ids]
 
@@ -260,6 +265,7 @@ def main() -> None:
     parser.add_argument("--eval-questions", type=int, default=None)
     parser.add_argument("--train-steps", type=int, default=None)
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--null-threshold", type=float, default=0.0)
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -272,12 +278,15 @@ def main() -> None:
         return
     bank = random.Random(0).sample(training, 1000)
     paths = write_data(work, document, held_out, bank)
-    document_json, seconds, stdout = run_plugin(work, model, paths)
+    document_json, seconds, stdout = run_plugin(work, model, paths, args.null_threshold)
     failure = [line for line in stdout.splitlines() if line.startswith("E ")]
     if failure:
         print("\n".join(failure[:30]))
     print(stdout[stdout.find("= compressguard =") - 30 :])
-    print(f"plugin run: {seconds:.0f} s for 3 models x {len(held_out)} questions")
+    print(
+        f"plugin run: {seconds:.0f} s for 3 models x {len(held_out)} questions, null threshold "
+        f"{args.null_threshold:g}"
+    )
 
     from tests.test_qa_plugin import expected
     from tests.test_squad import official_evaluate
@@ -285,10 +294,11 @@ def main() -> None:
     examples = [{"question": e["question"], "context": e["context"]} for e in held_out]
     golds = [e["answers"] for e in held_out]
     began = time.perf_counter()
-    teacher = direct_answers("hf", model, work / "cache", examples)
+    t = args.null_threshold
+    teacher = direct_answers("hf", model, work / "cache", examples, t)
     students = {
-        f"int8:{model}": direct_answers("int8", model, work / "cache", examples),
-        f"onnx-int8:{model}": direct_answers("onnx-int8", model, work / "cache", examples),
+        f"int8:{model}": direct_answers("int8", model, work / "cache", examples, t),
+        f"onnx-int8:{model}": direct_answers("onnx-int8", model, work / "cache", examples, t),
     }
     print(f"independent run: {time.perf_counter() - began:.0f} s")
     dataset = {e["id"]: e["answers"] for e in held_out}
