@@ -137,24 +137,11 @@ class Comparison(Assertions):
     ) -> Comparison:
         """A comparison of two question answerers' precomputed answers to the same questions
         (an empty gold list: unanswerable)."""
-        from .metrics.qa import columns
-
         n = len(golds)
         shown = (
             tuple(questions) if questions is not None else tuple(Question("", "") for _ in golds)
         )
-        outputs = QAPairOutputs(
-            tuple(teacher_answers),
-            tuple(student_answers),
-            tuple(tuple(g) for g in golds),
-            shown,
-            columns(
-                golds,
-                [(a.text, a.candidates) for a in teacher_answers],
-                [(a.text, a.candidates) for a in student_answers],
-                error=error,
-            ),
-        )
+        outputs = QAPairOutputs.build(golds, teacher_answers, student_answers, shown, error=error)
         inputs = PairInputs(n, predictions=Lazy.of(outputs, ""), task="qa")
         if teacher_embeddings is not None and student_embeddings is not None:
             texts = outputs.texts

@@ -8,7 +8,7 @@ embeddings) is computed only when a metric that needs it is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -85,6 +85,29 @@ class QAPairOutputs:
     questions: tuple[Question, ...]
     columns: QAColumns
     ids: tuple[str, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        golds: Sequence[Sequence[str]],
+        teacher: Sequence[Answer],
+        student: Sequence[Answer],
+        questions: Sequence[Question],
+        *,
+        error: str = "exact",
+        ids: Sequence[str] = (),
+    ) -> QAPairOutputs:
+        """The aligned answers of a pair and their outcome columns."""
+        from .metrics.qa import answer_columns
+
+        return cls(
+            tuple(teacher),
+            tuple(student),
+            tuple(tuple(g) for g in golds),
+            tuple(questions),
+            answer_columns(golds, teacher, student, error=error),
+            tuple(ids),
+        )
 
     @property
     def texts(self) -> tuple[Text, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .metrics.catalogue import METRICS, PAIR_METRICS, prediction_statistics, qa_statistics
-from .metrics.qa import columns as qa_columns
+from .metrics.qa import answer_columns
 from .metrics.representation import knn_sets, linear_cka, set_jaccard
 from .metrics.slices import expected_calibration_error
 from .metrics.stats import mcnemar
@@ -68,12 +68,7 @@ def pairwise(
     unavailable: dict[str, str] = {}
     if qa and answers is not None:
         outcomes = {
-            (i, j): qa_columns(
-                golds,  # type: ignore[arg-type]
-                [(a.text, a.candidates) for a in answers[i]],
-                [(a.text, a.candidates) for a in answers[j]],
-                error=error,
-            )
+            (i, j): answer_columns(golds, answers[i], answers[j], error=error)  # type: ignore[arg-type]
             for i, j in pairs
         }
         for i in range(m if m > 1 else 0):  # model i's scores: its teacher-side columns

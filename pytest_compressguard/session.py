@@ -195,20 +195,12 @@ class SessionState:
 
     def qa_outputs(self, teacher: Model, student: Model, questions: Any) -> QAPairOutputs:
         """The aligned answers of a QA pair and their outcome columns."""
-        from .metrics.qa import columns
-
-        t, s_ = self.answers(teacher, questions).answers, self.answers(student, questions).answers
-        return QAPairOutputs(
-            teacher=tuple(t),
-            student=tuple(s_),
-            golds=questions.answers,
-            questions=questions.questions,
-            columns=columns(
-                questions.answers,
-                [(a.text, a.candidates) for a in t],
-                [(a.text, a.candidates) for a in s_],
-                error=self.settings.qa_error,
-            ),
+        return QAPairOutputs.build(
+            questions.answers,
+            self.answers(teacher, questions).answers,
+            self.answers(student, questions).answers,
+            questions.questions,
+            error=self.settings.qa_error,
             ids=questions.ids,
         )
 

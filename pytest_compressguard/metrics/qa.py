@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..models.qa import Answer
 from . import squad
 from .stats import MeanStatistic
 
@@ -115,6 +116,22 @@ def columns(
     return QAColumns(*(table[:, i].copy() for i in range(table.shape[1])))
 
 
+def answer_columns(
+    golds: Sequence[Sequence[str]],
+    teacher: Sequence[Answer],
+    student: Sequence[Answer],
+    *,
+    error: str = "exact",
+) -> QAColumns:
+    """:func:`columns` of two models' :class:`~pytest_compressguard.models.qa.Answer` lists."""
+    return columns(
+        golds,
+        [(a.text, a.candidates) for a in teacher],
+        [(a.text, a.candidates) for a in student],
+        error=error,
+    )
+
+
 # -- the prediction metrics of a QA pair: each a MeanStatistic of the columns ---------------
 
 #: The per-question slices that stand in for a classifier's classes.
@@ -131,16 +148,6 @@ def _slice_mean(x: np.ndarray, inside: np.ndarray) -> MeanStatistic:
     return MeanStatistic(np.stack([x * inside, inside], 1), _ratio)
 
 
-def _worst_slice(means: np.ndarray) -> np.ndarray:
-    """max over the non-empty slices of the exact-match drop on the slice."""
-    drops = []
-    for i in range(len(SLICES)):
-        drop, support = means[..., 2 * i], means[..., 2 * i + 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            drops.append(np.where(support > 0, drop / np.where(support > 0, support, 1), -np.inf))
-    return np.max(drops, axis=0)
-
-
 def slice_masks(c: QAColumns) -> dict[str, np.ndarray]:
     """Each slice's 0/1 column: HasAns (a gold answer exists), NoAns (unanswerable)."""
     return {"HasAns": c.has_answer, "NoAns": 1 - c.has_answer}
@@ -149,7 +156,7 @@ def slice_masks(c: QAColumns) -> dict[str, np.ndarray]:
 def statistics(c: QAColumns) -> dict[str, MeanStatistic]:
     """Every prediction metric of a QA pair, by its catalogue name (see the module
     docstring for the columns). A HasAns/NoAns figure of an empty slice is left out."""
-    from .prediction import _column, _jaccard
+    from .prediction import _column, _jaccard, _WorstClass
 
     wrong_t, wrong_s = 1 - c.teacher_right, 1 - c.student_right
     drop = c.teacher_exact - c.student_exact
@@ -171,7 +178,8 @@ def statistics(c: QAColumns) -> dict[str, MeanStatistic]:
             np.stack([wrong_t * wrong_s, np.maximum(wrong_t, wrong_s)], 1), _jaccard
         ),
         "worst_class_drop": MeanStatistic(
-            np.stack([x for m in masks.values() for x in (drop * m, m)], 1), _worst_slice
+            np.stack([*(drop * m for m in masks.values()), *masks.values()], 1),
+            _WorstClass(len(SLICES)),
         ),
     }
     for name, mask in masks.items():
