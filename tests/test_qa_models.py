@@ -34,7 +34,9 @@ def rows():
     return tiny.qa_examples(40, seed=5, words=(4, 30))
 
 
-def direct(model_dir, rows, *, int8=False, threshold=0.0, n_best=20):
+def direct(
+    model_dir, rows, *, int8=False, threshold=0.0, n_best=20, max_answer_length=30, stride=STRIDE
+):
     """run_qa end to end (its features, one window per call on the window's own tokens, its
     post-processing), and the [CLS] vector of each question's first window."""
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -42,7 +44,7 @@ def direct(model_dir, rows, *, int8=False, threshold=0.0, n_best=20):
     if int8:
         model = reference.torch_int8(model)
     examples = [{"question": q, "context": c} for q, c, _ in rows]
-    features = run_qa_features(tok, examples, MAX_LENGTH, STRIDE)
+    features = run_qa_features(tok, examples, MAX_LENGTH, stride)
     starts, ends, first = [], [], {}
     with torch.no_grad():
         for f in features:
@@ -60,7 +62,13 @@ def direct(model_dir, rows, *, int8=False, threshold=0.0, n_best=20):
             ends.append(out.end_logits[0].numpy())
             first.setdefault(f["example_id"], out.hidden_states[-1][0, 0].numpy())
     texts, odds, nbest = run_qa_postprocess(
-        examples, features, starts, ends, n_best_size=n_best, null_score_diff_threshold=threshold
+        examples,
+        features,
+        starts,
+        ends,
+        n_best_size=n_best,
+        max_answer_length=max_answer_length,
+        null_score_diff_threshold=threshold,
     )
     return texts, odds, nbest, np.array([first[i] for i in range(len(rows))])
 

@@ -53,9 +53,12 @@ def run(pytester, qa_models, *extra, source=GATE, students=None):
     )
 
 
-def independent(qa_models, int8: bool, model=None):
-    """Answers run directly (transformers, run_qa's features and post-processing)."""
-    texts, odds, nbest, cls = direct(model or qa_models.teacher, qa_models.dev_rows, int8=int8)
+def independent(qa_models, int8: bool, model=None, **settings):
+    """Answers run directly (transformers, run_qa's features and post-processing);
+    ``settings``: :func:`tests.test_qa_models.direct`'s answer settings."""
+    texts, odds, nbest, cls = direct(
+        model or qa_models.teacher, qa_models.dev_rows, int8=int8, **settings
+    )
     n = len(qa_models.dev_rows)
     return (
         [texts[i] for i in range(n)],
@@ -240,6 +243,52 @@ def test_json_equals_an_independent_computation(pytester, qa_models, tmp_path, e
         assert got["knn_agreement"] == pytest.approx(
             _knn_agreement(teacher[3], student[3], 10), abs=1e-9
         )
+
+
+#: Answer settings away from their defaults, as options and as run_qa's arguments.
+SETTINGS = {
+    "--doc-stride=4": {"stride": 4},
+    "--n-best=3": {"n_best": 3},
+    "--max-answer-length=1": {"max_answer_length": 1},
+}
+
+
+def test_the_answer_options_reach_the_answers(pytester, qa_models, tmp_path):
+    """--doc-stride, --n-best, --max-answer-length and --null-threshold give run_qa's answers
+    under the same arguments; each of them changes some figure, so none can be dropped."""
+    golds = [[a] if a else [] for _, _, a in qa_models.dev_rows]
+    settings = {k: v for option in SETTINGS.values() for k, v in option.items()}
+    # a null threshold between the teacher's middle two null odds turns answers into abstentions
+    odds = sorted(independent(qa_models, int8=False, **settings)[1])
+    middle = len(odds) // 2
+    settings["threshold"] = (odds[middle - 1] + odds[middle]) / 2
+    threshold = settings["threshold"]
+    options = {**SETTINGS, f"--null-threshold={threshold!r}": {"threshold": threshold}}
+    out = tmp_path / "report.json"
+    result = run(
+        pytester,
+        qa_models,
+        f"--compressguard-json={out}",
+        *options,
+        source="def test_gate(guard):\n    guard.assert_f1_drop(max=1.0)\n",
+        students=(qa_models.student,),
+    )
+    result.assert_outcomes(passed=1)
+    got = json.loads(out.read_text())["comparisons"][0]["metrics"]
+
+    def figures(**chosen):
+        teacher = independent(qa_models, int8=False, **chosen)
+        student = independent(qa_models, int8=False, model=qa_models.student, **chosen)
+        return expected(golds, teacher, student)
+
+    want = figures(**settings)
+    for name, value in want.items():  # n_best=3 leaves tiny probabilities: KL of ~4
+        assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
+    for option, chosen in options.items():
+        default = figures(**{k: v for k, v in settings.items() if k not in chosen})
+        assert any(
+            default[name] != pytest.approx(value, abs=1e-7) for name, value in want.items()
+        ), f"{option} changes no figure on this data"
 
 
 def _knn_agreement(a, b, k):
