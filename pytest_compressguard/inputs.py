@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from .attacks.bert_attack import ExampleResult
+from .attacks.search import ExampleResult
 from .efficiency import Footprint, Latency
 from .errors import CompressGuardError
 from .metrics.qa import QAColumns
@@ -139,6 +139,16 @@ class PairAttack:
     cached: dict[str, bool]
     report_max: int = 50
     label_names: tuple[str, ...] | None = None
+
+    def validity(self) -> dict[str, dict[str, Any]]:
+        """Each model's :func:`~pytest_compressguard.attacks.search.validity` figures."""
+        from .attacks.lexicon import lexicon
+        from .attacks.search import validity
+
+        return {
+            "teacher": validity(self.teacher, lexicon()),
+            "student": validity(self.student, lexicon()),
+        }
 
     def arrays(self, model: str) -> dict[str, np.ndarray]:
         """One model's per-example attack outcomes as arrays."""

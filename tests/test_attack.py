@@ -11,14 +11,15 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from pytest_compressguard.attacks.bert_attack import (
+from pytest_compressguard.attacks.mlm import MaskedLM
+from pytest_compressguard.attacks.search import (
     AttackSettings,
+    Parts,
     attack,
     attack_example,
     render,
     words,
 )
-from pytest_compressguard.attacks.mlm import MaskedLM
 from pytest_compressguard.attacks.stopwords import STOPWORDS
 from pytest_compressguard.errors import ModelLoadError
 from pytest_compressguard.metrics import robustness as r
@@ -26,8 +27,19 @@ from tests import tiny
 
 
 @pytest.fixture(scope="module")
-def mlm(tiny_models):
+def masked_lm(tiny_models):
     return MaskedLM(str(tiny_models.mlm))
+
+
+@pytest.fixture(scope="module")
+def mlm(masked_lm):
+    """BERT-Attack's parts: the masked LM's substitutes, no sentence encoder."""
+    return Parts(source=masked_lm, mask_token=masked_lm.mask_token)
+
+
+def plain(**kwargs):
+    """BERT-Attack without the sentence-similarity constraint (no encoder in these tests)."""
+    return AttackSettings(min_similarity=0.0, **kwargs)
 
 
 class Counting:
@@ -74,7 +86,7 @@ def test_words_strip_punctuation_and_skip_tokens_without_letters():
 def test_the_one_word_the_target_hinges_on_is_swapped_and_the_success_is_real(mlm):
     target = Counting(hinges_on_good)
     text = "the movie was really good and the plot"
-    result = attack_example(target, mlm, text, 1, AttackSettings())
+    result = attack_example(target, mlm, text, 1, plain())
     assert result.status == "success" and result.before == 1 and result.after == 0
     assert result.words_changed == 1 and result.changes[0][0] == "good"
     new = result.changes[0][1]
@@ -85,7 +97,7 @@ def test_the_one_word_the_target_hinges_on_is_swapped_and_the_success_is_real(ml
 
 def test_examples_the_target_gets_wrong_are_skipped(mlm):
     target = Counting(hinges_on_good)
-    result = attack_example(target, mlm, "the movie was good", 0, AttackSettings())
+    result = attack_example(target, mlm, "the movie was good", 0, plain())
     assert (result.status, result.before, result.after, result.queries) == ("skipped", 1, 1, 1)
     assert result.adversarial == result.original
 
@@ -95,7 +107,7 @@ def test_at_most_forty_percent_of_the_words_change(mlm):
     for text, _ in tiny.examples(30, seed=5):
         text = text + " " + " ".join(rng.choice(tiny.FILLER) for _ in range(rng.randint(0, 4)))
         target = Counting(never_flips(text))
-        result = attack_example(target, mlm, text, 1, AttackSettings())
+        result = attack_example(target, mlm, text, 1, plain())
         n = len(words(text))
         assert result.status == "failed"
         assert result.words_changed <= math.floor(0.4 * n)
@@ -113,19 +125,17 @@ def test_the_perturbation_budget_binds_and_can_be_changed(mlm):
     text = "the movie was really good and the plot was dull but the music was fine"
     n = len(words(text))
     for share in (0.4, 0.2, 1.0):
-        result = attack_example(
-            Counting(never_flips(text)), mlm, text, 1, AttackSettings(max_perturb=share)
-        )
+        result = attack_example(Counting(never_flips(text)), mlm, text, 1, plain(max_perturb=share))
         attackable = sum(w.isalpha() and w not in STOPWORDS for w in text.split())
         assert result.words_changed == min(math.floor(share * n), attackable)
 
 
 def test_the_query_budget_holds(mlm):
     text = "the movie was really good and the plot was dull but the music was fine"
-    unlimited = attack_example(Counting(never_flips(text)), mlm, text, 1, AttackSettings())
+    unlimited = attack_example(Counting(never_flips(text)), mlm, text, 1, plain())
     for budget in (1, 5, len(words(text)) + 1, len(words(text)) + 7, 60):
         target = Counting(never_flips(text))
-        result = attack_example(target, mlm, text, 1, AttackSettings(max_queries=budget))
+        result = attack_example(target, mlm, text, 1, plain(max_queries=budget))
         assert result.queries <= max(budget, len(words(text)) + 1)  # importance pass is whole
         assert target.texts == result.queries
         if budget < unlimited.queries:
@@ -134,7 +144,7 @@ def test_the_query_budget_holds(mlm):
 
 
 def test_attacks_in_lockstep_equal_attacks_one_at_a_time(mlm, monkeypatch):
-    import pytest_compressguard.attacks.bert_attack as bert_attack
+    import pytest_compressguard.attacks.search as bert_attack
 
     rows = tiny.examples(40, seed=7) + [("the plot was dull and the music was dull", 0)] * 2
     texts, labels = [t for t, _ in rows], [y for _, y in rows]
@@ -143,14 +153,12 @@ def test_attacks_in_lockstep_equal_attacks_one_at_a_time(mlm, monkeypatch):
         return hinges_on_good(ws) if "dull" not in ws else [0.9, 0.1]
 
     alone = Counting(rule)
-    expected = [
-        attack_example(alone, mlm, t, y, AttackSettings(), index=i) for i, (t, y) in enumerate(rows)
-    ]
+    expected = [attack_example(alone, mlm, t, y, plain(), index=i) for i, (t, y) in enumerate(rows)]
     monkeypatch.setattr(bert_attack, "_WINDOW", 6)  # fewer than the texts: the window refills
     together = Counting(rule)
     done = []
     results = attack(
-        together, mlm, texts, labels, AttackSettings(), progress=lambda n, s: done.append((n, s))
+        together, mlm, texts, labels, plain(), progress=lambda n, s: done.append((n, s))
     )
     assert results == expected
     assert {e.status for e in results} == {"success", "failed", "skipped"}
@@ -163,7 +171,7 @@ def test_attacks_in_lockstep_equal_attacks_one_at_a_time(mlm, monkeypatch):
 def test_two_runs_give_identical_results(mlm):
     rows = tiny.examples(25, seed=11)
     texts, labels = [t for t, _ in rows], [y for _, y in rows]
-    runs = [attack(Counting(hinges_on_good), mlm, texts, labels, AttackSettings()) for _ in "ab"]
+    runs = [attack(Counting(hinges_on_good), mlm, texts, labels, plain()) for _ in "ab"]
     assert runs[0] == runs[1]
     assert any(e.success for e in runs[0]) and any(e.status == "skipped" for e in runs[0])
 
@@ -176,16 +184,16 @@ def test_progress_reports_each_example(mlm):
         mlm,
         [t for t, _ in rows],
         [y for _, y in rows],
-        AttackSettings(),
+        plain(),
         progress=lambda done, hits: seen.append(done),
     )
     assert seen == [1, 2, 3, 4]
 
 
-def test_substitutes_come_from_the_masked_lm_at_the_unmasked_position(mlm):
+def test_substitutes_come_from_the_masked_lm_at_the_unmasked_position(masked_lm):
     text = "the movie was really good"
-    got = mlm.substitutes(text, words(text), 5)
-    tok, model = mlm.tokenizer, mlm.model
+    got = masked_lm.substitutes(text, words(text), 5)
+    tok, model = masked_lm.tokenizer, masked_lm.model
     enc = tok(text, return_tensors="pt")
     with torch.no_grad():
         logits = model(**enc).logits[0]
@@ -204,7 +212,8 @@ def perplexity(mlm, ids):
     return float(np.exp(-np.mean([logp[1 + j, t].item() for j, t in enumerate(ids)])))
 
 
-def test_words_of_several_pieces_get_combinations_ranked_by_perplexity(mlm):
+def test_words_of_several_pieces_get_combinations_ranked_by_perplexity(masked_lm):
+    mlm = masked_lm
     import itertools
 
     tok = mlm.tokenizer
@@ -316,6 +325,7 @@ def run_attack_gate(pytester, tiny_models, *extra, source=ATTACK_GATE, cache=Non
         f"--student={tiny_models.student}",
         f"--eval-data={tiny_models.dev}",
         f"--attack-mlm={tiny_models.mlm}",
+        f"--attack-sentence-encoder={tiny_models.mlm}",
         f"--compressguard-cache-dir={cache or tiny_models.cache}",
         "--attack-examples=40",
         "-p",
@@ -521,6 +531,7 @@ def test_unlabelled_eval_data_cannot_be_attacked(pytester, tiny_models, tmp_path
         f"--student={tiny_models.student}",
         f"--eval-data={data}",
         f"--attack-mlm={tiny_models.mlm}",
+        f"--attack-sentence-encoder={tiny_models.mlm}",
         "-p",
         "no:randomly",
     )

@@ -54,6 +54,7 @@ def report(tiny_models, tmp_path_factory):
         f"--eval-data={tiny_models.dev}",
         f"--compressguard-cache-dir={tiny_models.cache}",
         f"--attack-mlm={tiny_models.mlm}",
+        f"--attack-sentence-encoder={tiny_models.mlm}",
         "--attack-examples=12",
         "--compressguard-pairwise",
         f"--compressguard-html={target}",

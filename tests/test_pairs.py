@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from pytest_compressguard.attacks.bert_attack import AttackSettings, attack
+from pytest_compressguard.attacks.search import AttackSettings, Parts, attack
 from pytest_compressguard.data import load_dataset
 from pytest_compressguard.errors import DataError, ModelLoadError
 from pytest_compressguard.models import load_model
@@ -197,8 +197,10 @@ def test_the_attack_changes_one_side_of_a_pair_only(side):
 
     chosen = [a if side == "first" else b for a, b, _ in rows]
     others = [b if side == "first" else a for a, b, _ in rows]
-    settings = AttackSettings(side=side, max_perturb=1.0)
-    results = attack(target, Words(), chosen, [y for *_, y in rows], settings, contexts=others)
+    settings = AttackSettings(side=side, max_perturb=1.0, min_similarity=0)
+    results = attack(
+        target, Parts(Words()), chosen, [y for *_, y in rows], settings, contexts=others
+    )
     assert all(isinstance(x, tuple) for x in seen)  # the target always sees whole pairs
     untouched = 1 if side == "first" else 0
     assert {x[untouched] for x in seen} == set(others)
@@ -318,6 +320,7 @@ def test_a_pair_attack_records_both_texts_and_keeps_the_other_side(
         "--text-column=premise",
         "--text-pair-column=hypothesis",
         f"--attack-mlm={tiny_models.mlm}",  # the same vocabulary
+        f"--attack-sentence-encoder={tiny_models.mlm}",
         "--attack-side=first",
         "--attack-examples=30",
         f"--compressguard-json={out}",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -13,6 +14,8 @@ from ..models.base import MAX_LENGTH
 from ..models.hf import checkpoint_fingerprint, quiet_loading
 from ..models.spec import ModelSpec, parse_spec
 
+T = TypeVar("T")
+
 #: A word split into more sub-words than this gets no substitutes.
 MAX_PIECES = 3
 #: Candidates per sub-word piece whose combinations are ranked by perplexity (as in the paper's
@@ -20,15 +23,45 @@ MAX_PIECES = 3
 PIECE_CANDIDATES = 4
 
 
-def mlm_spec(text: str) -> ModelSpec:
-    """A local model directory or a Hub id / alias; other spec kinds raise ModelSpecError."""
+def helper_spec(flag: str, text: str, what: str) -> ModelSpec:
+    """A local model directory or a Hub id / alias for an attack's helper model (``what``:
+    "a masked language model", "a sentence encoder"); other spec kinds raise ModelSpecError."""
     spec = parse_spec(text)
     if spec.kind not in ("hf", "hub"):
         raise ModelSpecError(
-            f"--attack-mlm {text!r}: expected a directory holding a masked language model "
+            f"{flag} {text!r}: expected a directory holding {what} "
             "(config.json, model.safetensors, tokenizer files) or a Hugging Face Hub id"
         )
     return spec
+
+
+def mlm_spec(text: str) -> ModelSpec:
+    """The ``--attack-mlm`` spec (see :func:`helper_spec`)."""
+    return helper_spec("--attack-mlm", text, "a masked language model")
+
+
+def load_helper(flag: str, text: str, spec: ModelSpec, load: Callable[[str], T], advice: str) -> T:
+    """``load(source)`` under quiet loading, from safetensors only; a missing local weight
+    file, an unreadable directory and an unreachable Hub id are one-sentence ModelLoadErrors
+    (``advice`` ends the Hub one)."""
+    source = spec.source
+    local = Path(source).is_dir()
+    if local and not any(Path(source).glob("*.safetensors")):
+        raise ModelLoadError(
+            f"{flag} {text}: no .safetensors weights in {source}; pytest-compressguard "
+            "does not unpickle pytorch_model.bin files"
+        )
+    try:
+        with quiet_loading():
+            return load(source)
+    except OSError as exc:
+        if local:
+            raise ModelLoadError(f"{flag} {text}: cannot load it: {exc}") from None
+        raise ModelLoadError(
+            f"{flag} {text}: {source!r} is no local directory and could not be fetched from "
+            f"the Hugging Face Hub (offline, or no such model) nor found in its local cache "
+            f"({type(exc).__name__}); {advice}"
+        ) from None
 
 
 class MaskedLM:
@@ -44,28 +77,21 @@ class MaskedLM:
         from ..models.hf import torch_device
 
         self.spec = mlm_spec(spec)
-        source = self.spec.source
-        local = Path(source).is_dir()
-        if local and not any(Path(source).glob("*.safetensors")):
-            raise ModelLoadError(
-                f"--attack-mlm {spec}: no .safetensors weights in {source}; pytest-compressguard "
-                "does not unpickle pytorch_model.bin files"
+
+        def load(source: str) -> tuple[Any, dict[str, Any], Any]:
+            model, info = AutoModelForMaskedLM.from_pretrained(
+                source, use_safetensors=True, output_loading_info=True
             )
+            return model, info, AutoTokenizer.from_pretrained(source)
+
         try:
-            with quiet_loading():
-                model, info = AutoModelForMaskedLM.from_pretrained(
-                    source, use_safetensors=True, output_loading_info=True
-                )
-                tokenizer = AutoTokenizer.from_pretrained(source)
-        except OSError as exc:
-            if local:
-                raise ModelLoadError(f"--attack-mlm {spec}: cannot load it: {exc}") from None
-            raise ModelLoadError(
-                f"--attack-mlm {spec}: the masked language model {source!r} is no local "
-                f"directory and could not be fetched from the Hugging Face Hub (offline, or no "
-                f"such model) nor found in its local cache ({type(exc).__name__}); pass a local "
-                "directory holding a BertForMaskedLM checkpoint"
-            ) from None
+            model, info, tokenizer = load_helper(
+                "--attack-mlm",
+                spec,
+                self.spec,
+                load,
+                "pass a local directory holding a BertForMaskedLM checkpoint",
+            )
         except ValueError as exc:
             raise ModelLoadError(
                 f"--attack-mlm {spec}: not a masked language model ({str(exc).splitlines()[0]})"

@@ -1,5 +1,6 @@
-"""Running BERT-Attack for a session: the sample, the masked LM, the verified disk cache,
-progress on the terminal, and the pair's attack results in the teacher's label order."""
+"""Running the attack for a session: the sample, the recipe's parts (masked LM, word vectors,
+lexicon, sentence encoder), the verified disk cache, progress on the terminal, and the pair's
+attack results in the teacher's label order."""
 
 from __future__ import annotations
 
@@ -7,23 +8,27 @@ import time
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .. import cache
 from ..data import Dataset
-from ..errors import MissingOutputError
+from ..errors import MissingOutputError, ModelLoadError
 from ..inputs import Lazy, PairAttack
 from ..models.base import Model, Text, label_order, local_fingerprint, split_pairs
-from .bert_attack import AttackRun, AttackSettings, ExampleResult
+from .search import AttackRun, AttackSettings, ExampleResult, Parts, SubstituteSource
 
 if TYPE_CHECKING:
     from ..options import Settings
     from ..outputs import OutputStore
     from .mlm import MaskedLM
+    from .semantics import SentenceEncoder, WordVectors
 
-FORMAT = 2  # 2: the attacked side of a pair is part of the settings
+#: 2: the attacked side of a pair is part of the settings; 3: recipes and constraints
+FORMAT = 3
+#: The shipped lexicon's source, part of the cache key.
+LEXICON = "counter-fitting@8cf3cf4db1"
 
 
 class Progress(Protocol):
@@ -53,16 +58,89 @@ class AttackRunner:
         self.cache_dir = cache_dir
         self.progress: Progress = NoProgress()
         self._mlm: Lazy[MaskedLM] = Lazy(self._load_mlm, "no masked LM")
+        self._encoder: Lazy[SentenceEncoder] = Lazy(self._load_encoder, "no sentence encoder")
+        self._vectors: Lazy[WordVectors] = Lazy(self._load_vectors, "no word vectors")
         self._runs: dict[tuple[str, str], AttackRun] = {}
 
     def attack_settings(self) -> AttackSettings:
         s = self.settings
         return AttackSettings(
+            recipe=s.attack_recipe,
             candidates=s.attack_candidates,
             max_perturb=s.attack_max_perturb,
             max_queries=s.attack_max_queries,
             side=s.attack_side,
+            antonyms=s.attack_antonym_filter,
+            synonyms_only=s.attack_synonyms_only,
+            min_similarity=s.attack_min_similarity,
         )
+
+    def _load_encoder(self) -> SentenceEncoder:
+        from .semantics import SentenceEncoder
+
+        s = self.settings
+        return SentenceEncoder(
+            s.attack_sentence_encoder, max_length=s.length("classification"), device=s.device
+        )
+
+    def _load_vectors(self) -> WordVectors:
+        from .search import RECIPES
+        from .semantics import WordVectors
+
+        path = self.settings.attack_word_vectors
+        if path is None:
+            raise ModelLoadError(
+                "the textfooler recipe needs --attack-word-vectors PATH: counter-fitted word "
+                "vectors (counter-fitted-vectors.txt from github.com/nmrksic/counter-fitting, "
+                "the text format 'word v1 ... v300')"
+            )
+        return WordVectors(
+            path,
+            min_similarity=RECIPES["textfooler"].min_vector_similarity,
+            cache_dir=self.cache_dir,
+        )
+
+    def parts(self, settings: AttackSettings) -> Parts:
+        """The recipe's substitute source, the lexicon and the sentence encoder (loaded now)."""
+        from .lexicon import SynonymSource, lexicon
+
+        words = lexicon()
+        source: SubstituteSource
+        mask = "[MASK]"
+        if settings.spec.substitutes == "mlm":
+            mlm = self._mlm.get()
+            source, mask = mlm, mlm.mask_token
+        elif settings.spec.substitutes == "vectors":
+            source = self._vectors.get()
+        else:
+            source = SynonymSource(words)
+        encoder = self._encoder.get()
+        return Parts(source=source, lexicon=words, similarity=encoder.cosine, mask_token=mask)
+
+    def parts_fingerprint(self, settings: AttackSettings) -> dict[str, str]:
+        """What the recipe's parts are, by content: the masked LM or the word vectors, the
+        sentence encoder and the lexicon (local models are hashed from their files, so a fully
+        cached attack loads nothing)."""
+        from .semantics import encoder_fingerprint
+
+        out = {"lexicon": LEXICON}
+        if settings.spec.substitutes == "mlm":
+            out["mlm"] = self.mlm_fingerprint
+        elif settings.spec.substitutes == "vectors":
+            out["vectors"] = self._vectors_fingerprint()
+        out["encoder"] = (
+            encoder_fingerprint(self.settings.attack_sentence_encoder)
+            or self._encoder.get().fingerprint()
+        )
+        return out
+
+    def _vectors_fingerprint(self) -> str:
+        import hashlib
+
+        path = self.settings.attack_word_vectors
+        if path is None or not Path(path).is_file():
+            return self._vectors.get().fingerprint  # raises the one-sentence error
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
     def _load_mlm(self) -> MaskedLM:
         from .mlm import MaskedLM
@@ -105,7 +183,7 @@ class AttackRunner:
             FORMAT,
             {
                 "attack": vars(settings),
-                "mlm": self.mlm_fingerprint,
+                "parts": self.parts_fingerprint(settings),
                 "model": self._outputs.fingerprint(model),
                 "model_inputs": [self.settings.length("classification"), self.settings.batch_size],
                 "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
@@ -120,15 +198,15 @@ class AttackRunner:
                 f"compressguard: attack on {label}: read from the cache ({_summary(run.examples)})"
             )
         else:
-            from .bert_attack import attack
+            from .search import attack
 
-            mlm = self._mlm.get()
+            parts = self.parts(settings)
             total = len(texts)
             self.progress.update(label, 0, total, 0)
             start = time.perf_counter()
             examples = attack(
                 model.predict_proba,
-                mlm,
+                parts,
                 texts,
                 labels.tolist(),
                 settings,
@@ -144,6 +222,24 @@ class AttackRunner:
             )
         self._runs[memory] = run
         return run
+
+    def described(self, settings: AttackSettings, examples: int) -> dict[str, Any]:
+        """The attack's settings as the reports show them, recipe defaults resolved."""
+        spec = settings.spec
+        out: dict[str, Any] = {
+            **vars(settings),
+            "candidates": settings.k,
+            "min_similarity": settings.threshold,
+            "similarity_metric": spec.metric,
+            "similarity_window": spec.window,
+            "sentence_encoder": self.settings.attack_sentence_encoder,
+            "examples": examples,
+        }
+        if spec.substitutes == "mlm":
+            out["mlm"] = self.settings.attack_mlm
+        if spec.substitutes == "vectors":
+            out["word_vectors"] = self.settings.attack_word_vectors
+        return out
 
     def pair(self, teacher: Model, student: Model, dataset: Dataset) -> PairAttack:
         """Both models attacked on the same examples of ``dataset``, the student's labels put
@@ -168,11 +264,7 @@ class AttackRunner:
             teacher=teacher_run.examples,
             student=student_examples,
             transferred=transferred,
-            settings={
-                **vars(self.attack_settings()),
-                "mlm": self.settings.attack_mlm,
-                "examples": len(indices),
-            },
+            settings=self.described(self.attack_settings(), len(indices)),
             cached={"teacher": teacher_run.cached, "student": student_run.cached},
             report_max=self.settings.attack_report_max,
             label_names=teacher.labels,

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..metrics.catalogue import CATALOGUE, GROUPS, METRICS
-from . import figures
+from . import figures, terminal
 from .terminal import metric_value, summary
 
 #: At most this many classes are drawn in the per-class and confusion figures.
@@ -348,12 +348,26 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
         models.append((r["label"], colours[r["student"]], before, after))
     if not models:
         return None
-    settings = next((r["attack"] for r in records if r.get("attack")), {})
+    attacked = [r for r in records if r.get("attack")]
+    settings = attacked[0]["attack"] if attacked else {}
+    validity = [
+        (r["label"], terminal.validity_line(r["attack"]["validity"]))
+        for r in attacked
+        if r["attack"].get("validity")
+    ]
+    source = (
+        f"masked LM {settings['mlm']}"
+        if "mlm" in settings
+        else f"word vectors {settings['word_vectors']}"
+        if "word_vectors" in settings
+        else "PPDB 2.0 synonyms"
+    )
     return {
         "figure": figures.attack_bars(models),
-        "recipe": str(settings.get("recipe", "BERT-Attack")) if settings else None,
+        "recipe": str(settings.get("recipe")) if settings else None,
         "examples": settings.get("examples"),
-        "mlm": str(settings.get("mlm")),
+        "source": source,
+        "validity": validity,
     }
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..attacks.bert_attack import ExampleResult
+from ..attacks.search import ExampleResult
 from ..checks import Check
 from ..errors import CompressGuardError, MissingOutputError
 from ..metrics.catalogue import CATALOGUE
@@ -100,7 +100,7 @@ def record(c: Comparison) -> dict[str, Any]:
     inputs = c.inputs
     if inputs.attack.loaded:
         a = c.attack_results
-        out["attack"] = {**a.settings, "cached": dict(a.cached)}
+        out["attack"] = {**a.settings, "cached": dict(a.cached), "validity": a.validity()}
         out["adversarial_examples"] = [
             _adversarial_json(e, model)
             for model, examples in (("teacher", a.teacher), ("student", a.student))
@@ -211,6 +211,8 @@ def _adversarial_json(e: ExampleResult, model: str) -> dict[str, Any]:
         "before": e.before,
         "after": e.after,
         "words_changed": e.words_changed,
+        "changes": [list(c) for c in e.changes],
+        "similarity": e.similarity,
         "success": e.success,
     }
 

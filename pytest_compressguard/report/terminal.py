@@ -111,13 +111,22 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             a = r.get("attack")
             if a:
                 cached = [who for who, hit in a["cached"].items() if hit]
+                source = (
+                    f"masked LM {a['mlm']}"
+                    if "mlm" in a
+                    else f"word vectors {a['word_vectors']}"
+                    if "word_vectors" in a
+                    else "PPDB synonyms"
+                )
                 out.append(
                     f"attack, {r['student']}: {a['recipe']} on {a['examples']} examples, "
-                    f"masked LM {a['mlm']}, {a['candidates']} candidates, at most "
+                    f"{source}, {a['candidates']} candidates, at most "
                     f"{a['max_perturb']:g} of the words"
                     + (f", {a['max_queries']} queries" if a["max_queries"] else "")
                     + (f"; read from the cache: {', '.join(cached)}" if cached else "")
                 )
+                if a.get("validity"):
+                    out.append(f"attack validity, {r['student']}: {validity_line(a['validity'])}")
         for r in rows:
             sweep = r["metrics"].get("knn_sweep")
             if sweep:
@@ -174,3 +183,20 @@ def pairwise_lines(table: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
     for name, why in table.get("unavailable", {}).items():
         out.append(f"  NOT MEASURED pairwise {name}: {why}")
     return out
+
+
+def validity_line(validity: dict[str, dict[str, Any]]) -> str:
+    """Per model: mean similarity of successes, synonym share of swaps, antonyms rejected."""
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    parts = []
+    for model, v in validity.items():
+        sim = "-" if v["similarity"] is None else f"{v['similarity']:.3f}"
+        parts.append(
+            f"{model} similarity {sim} over {v['successes']} successes, "
+            f"{share(v['synonym_share'])} of {v['swaps']} swaps known synonyms, "
+            f"{share(v['antonym_rejected_share'])} of candidates rejected as antonyms"
+        )
+    return "; ".join(parts)
