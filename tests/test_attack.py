@@ -39,7 +39,7 @@ def mlm(masked_lm):
 
 def plain(**kwargs):
     """BERT-Attack without the sentence-similarity constraint (no encoder in these tests)."""
-    return AttackSettings(min_similarity=0.0, **kwargs)
+    return AttackSettings(recipe="bert-attack", min_similarity=0.0, **kwargs)
 
 
 class Counting:
@@ -324,6 +324,7 @@ def run_attack_gate(pytester, tiny_models, *extra, source=ATTACK_GATE, cache=Non
         f"--teacher={tiny_models.teacher}",
         f"--student={tiny_models.student}",
         f"--eval-data={tiny_models.dev}",
+        "--attack-recipe=bert-attack",
         f"--attack-mlm={tiny_models.mlm}",
         f"--attack-sentence-encoder={tiny_models.mlm}",
         f"--compressguard-cache-dir={cache or tiny_models.cache}",

@@ -47,8 +47,12 @@ def hinges_on(word):
     return target
 
 
+def BERT(**kwargs):
+    return AttackSettings(recipe="bert-attack", **kwargs)
+
+
 def no_encoder(**kwargs):
-    return AttackSettings(min_similarity=0.0, **kwargs)
+    return AttackSettings(recipe="bert-attack", min_similarity=0.0, **kwargs)
 
 
 # -- the lexicon ---------------------------------------------------------------------------
@@ -129,7 +133,7 @@ def test_a_low_similarity_text_is_rejected_and_the_success_records_its_similarit
     target = hinges_on("good")
     text = "a good film"
     parts = Parts(Offers("awful", "fine"), similarity=similarity)
-    result = attack_example(target, parts, text, 1, AttackSettings(min_similarity=0.5))
+    result = attack_example(target, parts, text, 1, BERT(min_similarity=0.5))
     assert result.success and result.changes == (("good", "fine"),)
     assert dict(result.rejected)["similarity"] == 1
     assert result.similarity == 0.95
@@ -139,7 +143,7 @@ def test_a_low_similarity_text_is_rejected_and_the_success_records_its_similarit
 
 def test_the_similarity_constraint_needs_an_encoder():
     with pytest.raises(ValueError, match="needs a sentence encoder"):
-        attack_example(hinges_on("good"), Parts(Offers("fine")), "a good film", 1, AttackSettings())
+        attack_example(hinges_on("good"), Parts(Offers("fine")), "a good film", 1, BERT())
 
 
 def test_windows_follow_textattack_at_the_start_middle_and_end():
@@ -185,7 +189,7 @@ def test_textfooler_measures_angular_similarity_against_the_text_before_the_swap
     ]
     # bert-attack compares every swap with the original
     asked.clear()
-    attack_example(target, parts, text, 1, AttackSettings())
+    attack_example(target, parts, text, 1, BERT())
     assert asked[1] == (text, "nice a b c d e f g h nice")
 
 

@@ -215,6 +215,7 @@ def test_each_set_is_attacked_on_its_own_examples(pytester, pair_models, tiny_mo
         pair_models,
         f"--attack-mlm={tiny_models.mlm}",
         f"--attack-sentence-encoder={tiny_models.mlm}",
+        "--attack-recipe=bert-attack",
         "--attack-examples=12",
         f"--compressguard-json={out}",
         "-p",

@@ -55,6 +55,7 @@ def report(tiny_models, tmp_path_factory):
         f"--compressguard-cache-dir={tiny_models.cache}",
         f"--attack-mlm={tiny_models.mlm}",
         f"--attack-sentence-encoder={tiny_models.mlm}",
+        "--attack-recipe=bert-attack",
         "--attack-examples=12",
         "--compressguard-pairwise",
         f"--compressguard-html={target}",

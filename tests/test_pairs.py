@@ -197,7 +197,7 @@ def test_the_attack_changes_one_side_of_a_pair_only(side):
 
     chosen = [a if side == "first" else b for a, b, _ in rows]
     others = [b if side == "first" else a for a, b, _ in rows]
-    settings = AttackSettings(side=side, max_perturb=1.0, min_similarity=0)
+    settings = AttackSettings(recipe="bert-attack", side=side, max_perturb=1.0, min_similarity=0)
     results = attack(
         target, Parts(Words()), chosen, [y for *_, y in rows], settings, contexts=others
     )
@@ -321,6 +321,7 @@ def test_a_pair_attack_records_both_texts_and_keeps_the_other_side(
         "--text-pair-column=hypothesis",
         f"--attack-mlm={tiny_models.mlm}",  # the same vocabulary
         f"--attack-sentence-encoder={tiny_models.mlm}",
+        "--attack-recipe=bert-attack",
         "--attack-side=first",
         "--attack-examples=30",
         f"--compressguard-json={out}",

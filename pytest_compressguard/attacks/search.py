@@ -136,7 +136,7 @@ class Lexical(Protocol):
 class AttackSettings:
     """The knobs of the attack; all of them are part of the cache key."""
 
-    recipe: str = "bert-attack"
+    recipe: str = "synonym"
     #: substitutes per word (None: the recipe's K)
     candidates: int | None = None
     max_perturb: float = 0.4
