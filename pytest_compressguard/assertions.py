@@ -25,7 +25,8 @@ def _parameters(a: Assertion, m: Metric) -> list[str]:
     bound = f"{a.keyword}: float" + (f" = {a.default!r}" if a.default is not None else "")
     out = [bound]
     if m.param is not None:
-        kind = "int" if m.param.default is not None else "int | None"
+        kind = "str" if m.param.name == "recipe" else "int"
+        kind += "" if m.param.default is not None else " | None"
         out.append(f"{m.param.name}: {kind} = {m.param.default!r}")
     if m.interval:
         out.append("confidence: float | None = None")

@@ -143,15 +143,15 @@ class Assertions:
         """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
         ...
 
-    def assert_attack_drop(self, *, max: float) -> None:
+    def assert_attack_drop(self, *, max: float, recipe: str | None = None) -> None:
         """Fail unless the student's relative accuracy drop under the attack is at most ``max``."""
         ...
 
-    def assert_attack_drop_gap(self, *, max: float) -> None:
+    def assert_attack_drop_gap(self, *, max: float, recipe: str | None = None) -> None:
         """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
         ...
 
-    def assert_transfer_rate(self, *, max: float) -> None:
+    def assert_transfer_rate(self, *, max: float, recipe: str | None = None) -> None:
         """Fail unless the share of the teacher's adversarial examples that fool the student is at most ``max``."""
         ...
 
@@ -224,15 +224,15 @@ def assert_ood_agreement(guard: Comparison, *, min: float, k: int | None = None)
     """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
     ...
 
-def assert_attack_drop(guard: Comparison, *, max: float) -> None:
+def assert_attack_drop(guard: Comparison, *, max: float, recipe: str | None = None) -> None:
     """Fail unless the student's relative accuracy drop under the attack is at most ``max``."""
     ...
 
-def assert_attack_drop_gap(guard: Comparison, *, max: float) -> None:
+def assert_attack_drop_gap(guard: Comparison, *, max: float, recipe: str | None = None) -> None:
     """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
     ...
 
-def assert_transfer_rate(guard: Comparison, *, max: float) -> None:
+def assert_transfer_rate(guard: Comparison, *, max: float, recipe: str | None = None) -> None:
     """Fail unless the share of the teacher's adversarial examples that fool the student is at most ``max``."""
     ...
 

@@ -27,7 +27,8 @@ _PACKAGE = str(Path(__file__).parent)
 class Check:
     """One ``assert_*`` call, passed or not, as the reports show it.
 
-    ``param`` is the metric's ``k`` or ``batch`` (named by ``param_name``); ``interval`` is
+    ``param`` is the metric's ``k``, ``batch`` or ``recipe`` (named by ``param_name``);
+    ``interval`` is
     the ``confidence`` interval that decided a confidence check.
     """
 
@@ -38,7 +39,7 @@ class Check:
     passed: bool
     test: str | None = None
     param_name: str | None = None
-    param: int | None = None
+    param: int | str | None = None
     confidence: float | None = None
     interval: tuple[float, float] | None = None
     message: str | None = None
@@ -48,6 +49,8 @@ class Check:
         """The metric with its parameter: ``knn_agreement (k=10)``, ``speedup at batch 32``."""
         if self.param_name == "batch":
             return f"{self.metric} at batch {self.param}"
+        if self.param_name == "recipe":
+            return f"{self.metric} ({self.param})"
         if self.param_name is not None:
             return f"{self.metric} (k={self.param})"
         return self.metric
@@ -81,7 +84,7 @@ class Check:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Check:
         """A check read back from :meth:`to_json` (an xdist worker's record)."""
-        name = "batch" if "batch" in data else "k" if "k" in data else None
+        name = next((p for p in ("batch", "k", "recipe") if p in data), None)
         interval = data.get("interval")
         return cls(
             metric=data["metric"],
@@ -102,7 +105,7 @@ def evaluate(
     c: Comparison,
     metric: str,
     threshold: float,
-    param: int | None = None,
+    param: int | str | None = None,
     confidence: float | None = None,
 ) -> Check:
     """Measure ``metric`` on the comparison and compare it with ``threshold`` (with
@@ -121,7 +124,10 @@ def evaluate(
             raise ValueError(f"batch must be a positive integer, got {param!r}")
     if confidence is not None and not entry.interval:
         raise ValueError(f"confidence= is not available for {metric}: it has no interval")
-    if entry.param is not None and param is None:
+    if entry.param is not None and entry.param.name == "recipe":
+        if param is not None and not isinstance(param, str):
+            raise TypeError(f"recipe must be a recipe's name, got {param!r}")
+    elif entry.param is not None and param is None:
         param = c.ood_k  # the Deep-KNN k of the session
     if confidence is not None and (
         isinstance(confidence, bool)
@@ -160,7 +166,7 @@ def evaluate(
         passed=bool(passed),
         test=c._test,
         param_name=entry.param.name if entry.param is not None else None,
-        param=int(param) if param is not None else None,
+        param=param if param is None or isinstance(param, str) else int(param),
         confidence=float(confidence) if bounds is not None and confidence else None,
         interval=bounds,
         message=message,

@@ -190,9 +190,26 @@ class Comparison(Assertions):
 
     @property
     def attack_results(self) -> Any:
-        """Both models' attack results (:class:`~pytest_compressguard.inputs.PairAttack`),
-        computed or read from the cache on first access: what makes an attack test slow."""
+        """Both models' attack results (:class:`~pytest_compressguard.inputs.PairAttack`)
+        under the session's first recipe, computed or read from the cache on first access:
+        what makes an attack test slow."""
         return self.inputs.attack.get()
+
+    def attack_results_for(self, recipe: str | None = None) -> Any:
+        """The attack results under ``recipe`` (None: the session's first recipe)."""
+        attacks = self.inputs.attacks
+        if recipe is None or (not attacks and recipe == self._first_recipe()):
+            return self.attack_results
+        if recipe not in attacks:
+            ran = ", ".join(attacks) or "none"
+            raise CompressGuardError(
+                f"the {recipe} attack is not run in this session (recipes: {ran}); pass "
+                f"--attack-recipe={recipe} (the option may be given several times)"
+            )
+        return attacks[recipe].get()
+
+    def _first_recipe(self) -> str | None:
+        return next(iter(self.inputs.attacks), None)
 
     @property
     def n(self) -> int:
@@ -204,8 +221,8 @@ class Comparison(Assertions):
             self._values[name] = compute()
         return self._values[name]
 
-    def value(self, metric: str, param: int | None = None) -> Any:
-        """A catalogue metric's value (``param``: its ``k`` or ``batch``)."""
+    def value(self, metric: str, param: int | str | None = None) -> Any:
+        """A catalogue metric's value (``param``: its ``k``, ``batch`` or ``recipe``)."""
         entry = METRICS[metric]
         if entry.statistic is not None or entry.qa:
             return self.statistic_value(metric)
@@ -472,24 +489,26 @@ class Comparison(Assertions):
 
     # -- robustness metrics --------------------------------------------------------------
 
-    def attack_metric(self, name: str) -> float:
-        """An attack metric of the catalogue (runs the attacks on first use)."""
+    def attack_metric(self, name: str, recipe: str | None = None) -> float:
+        """An attack metric of the catalogue under ``recipe`` (None: the session's first;
+        runs the attacks on first use)."""
         if name not in METRICS or METRICS[name].group != "robustness":
             raise KeyError(f"unknown attack metric {name!r}")
-        return self._value(name, lambda: r.pair_attack_metric(self.attack_results, name))
+        key = name if recipe is None or recipe == self._first_recipe() else f"{name}@{recipe}"
+        return self._value(key, lambda: r.pair_attack_metric(self.attack_results_for(recipe), name))
 
-    def attack_drop(self, model: str = "student") -> float:
-        """(accuracy before - accuracy after) / accuracy before, under BERT-Attack."""
-        return self.attack_metric(f"{model}_attack_drop")
+    def attack_drop(self, model: str = "student", recipe: str | None = None) -> float:
+        """(accuracy before - accuracy after) / accuracy before, under the attack."""
+        return self.attack_metric(f"{model}_attack_drop", recipe)
 
-    def attack_drop_gap(self) -> float:
+    def attack_drop_gap(self, recipe: str | None = None) -> float:
         """Student attack drop minus teacher attack drop."""
-        return self.attack_metric("attack_drop_gap")
+        return self.attack_metric("attack_drop_gap", recipe)
 
-    def transfer_rate(self) -> float:
+    def transfer_rate(self, recipe: str | None = None) -> float:
         """Share of the teacher's successful adversarial examples (on texts the student gets
         right) whose adversarial text the student also gets wrong."""
-        return self.attack_metric("transfer_rate")
+        return self.attack_metric("transfer_rate", recipe)
 
     # -- efficiency ----------------------------------------------------------------------
 
@@ -576,7 +595,7 @@ class Comparison(Assertions):
         self,
         metric: str,
         threshold: float,
-        param: int | None = None,
+        param: int | str | None = None,
         confidence: float | None = None,
     ) -> None:
         """Evaluate and record one check (see :func:`pytest_compressguard.checks.evaluate`);

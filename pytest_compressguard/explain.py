@@ -28,7 +28,7 @@ def failure_message(
     metric: str,
     threshold: float,
     value: float,
-    k: int | None,
+    k: int | str | None,
     confidence: float | None = None,
     bounds: tuple[float, float] | None = None,
 ) -> str:
@@ -43,8 +43,9 @@ def failure_message(
         name = f"speedup at batch {k}"
     n = c.n
     if METRICS[metric].group == "robustness":
-        n = len(c.attack_results.teacher)
-        name += f" under {c.attack_results.settings['recipe']}"
+        attack = c.attack_results_for(k if isinstance(k, str) else None)
+        n = len(attack.teacher)
+        name = f"{metric} under {attack.settings['recipe']}"
     if metric == "mcnemar_p_value":
         test = c.mcnemar()
         head = (
@@ -98,7 +99,7 @@ def _explain(c: Comparison, metric: str, k: int | None) -> tuple[str, list[str]]
     if metric == "ood_agreement":
         return _explain_ood(c, k)
     if METRICS[metric].group == "robustness":
-        return _explain_attack(c, metric)
+        return _explain_attack(c, metric, k if isinstance(k, str) else None)
     if metric in ("size_ratio", "speedup"):
         return _explain_efficiency(c, metric, k or 1), []
     if c.task == "qa":
@@ -306,8 +307,8 @@ def _explain_efficiency(c: Comparison, metric: str, batch: int) -> str:
     )
 
 
-def _explain_attack(c: Comparison, metric: str) -> tuple[str, list[str]]:
-    a = c.attack_results
+def _explain_attack(c: Comparison, metric: str, recipe: str | None) -> tuple[str, list[str]]:
+    a = c.attack_results_for(recipe)
     t, s = a.arrays("teacher"), a.arrays("student")
     counts = (
         f"the attack broke {int(s['success'].sum())} of the {int(s['attacked'].sum())} "

@@ -210,6 +210,8 @@ class PairInputs:
     )
     ood: Lazy[OodInputs] = field(default_factory=lambda: Lazy(None, OOD_ABSENT))
     attack: Lazy[PairAttack] = field(default_factory=lambda: Lazy(None, "no attack was configured"))
+    #: Every recipe's attack by name, the first being ``attack`` (empty: no recipe named).
+    attacks: dict[str, Lazy[PairAttack]] = field(default_factory=dict)
     efficiency: Lazy[PairEfficiency] = field(
         default_factory=lambda: Lazy(None, "sizes and latencies need the loaded models")
     )

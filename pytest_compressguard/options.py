@@ -321,10 +321,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--attack-recipe",
         "attack_recipe",
-        "the attack: bert-attack (Li et al. 2020: masked-LM substitutes), textfooler (Jin et "
-        "al. 2020: counter-fitted word vectors, needs --attack-word-vectors) or synonym (PPDB "
-        "2.0 synonyms, no extra model).",
+        "the attack: synonym (PPDB 2.0 synonyms), bert-attack (Li et al. 2020: masked-LM "
+        "substitutes) or textfooler (Jin et al. 2020: counter-fitted word vectors, needs "
+        "--attack-word-vectors); repeat for several, each cached on its own; the first is the "
+        "one an assertion without recipe= reads.",
         recipe,
+        many=True,
+        unset=AttackSettings.recipe,
         metavar="NAME",
     ),
     Option(
@@ -565,7 +568,7 @@ class Settings:
     pooling: str = "cls"
     embedding_output: str = "last_hidden_state"
     attack_mlm: str = "bert-base-uncased"
-    attack_recipe: str = AttackSettings.recipe
+    attack_recipe: tuple[str, ...] = ()
     attack_sentence_encoder: str = DEFAULT_ENCODER
     attack_min_similarity: float | None = AttackSettings.min_similarity
     attack_antonym_filter: bool = AttackSettings.antonyms
@@ -597,6 +600,12 @@ class Settings:
     max_answer_length: int = MAX_ANSWER_LENGTH
     null_threshold: float = NULL_THRESHOLD
     qa_error: str = "exact"
+
+    @property
+    def recipes(self) -> tuple[str, ...]:
+        """The attack recipes in command-line order, without repeats (the default's alone
+        when none is given)."""
+        return tuple(dict.fromkeys(self.attack_recipe)) or (AttackSettings.recipe,)
 
     def length(self, task: str) -> int:
         """The max length in tokens: the option's, else the task's default."""

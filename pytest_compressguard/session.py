@@ -253,16 +253,21 @@ class SessionState:
 
         roles = {"teacher": teacher, "student": student}
         timed = data.questions if qa else data.texts
-        attack = Lazy(
-            None if qa else partial(self.attacks.pair, teacher, student, data),
-            QA_NOT_ATTACKED if qa else "no attack",
-        )
+        attacks = {
+            recipe: Lazy(
+                None if qa else partial(self.attacks.pair, teacher, student, data, recipe),
+                QA_NOT_ATTACKED if qa else "no attack",
+            )
+            for recipe in self.settings.recipes
+        }
+        attack = next(iter(attacks.values()))
         return PairInputs(
             n=len(data),
             predictions=Lazy(predictions, "no predictions"),
             embeddings=Lazy(embeddings, "no embeddings"),
             ood=Lazy(ood if self.settings.ood_data else None, OOD_ABSENT),
             attack=attack,
+            attacks=attacks,
             efficiency=Lazy(
                 lambda: PairEfficiency(
                     teacher=measurements.footprint(teacher),

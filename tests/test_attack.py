@@ -318,13 +318,15 @@ def test_attack(guard):
 """
 
 
-def run_attack_gate(pytester, tiny_models, *extra, source=ATTACK_GATE, cache=None):
+def run_attack_gate(
+    pytester, tiny_models, *extra, source=ATTACK_GATE, cache=None, recipe="bert-attack"
+):
     pytester.makepyfile(test_gate=source)
     return pytester.runpytest_inprocess(
         f"--teacher={tiny_models.teacher}",
         f"--student={tiny_models.student}",
         f"--eval-data={tiny_models.dev}",
-        "--attack-recipe=bert-attack",
+        f"--attack-recipe={recipe}",
         f"--attack-mlm={tiny_models.mlm}",
         f"--attack-sentence-encoder={tiny_models.mlm}",
         f"--compressguard-cache-dir={cache or tiny_models.cache}",

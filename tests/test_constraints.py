@@ -375,8 +375,8 @@ def test_an_unreachable_hub_encoder_fails_with_one_sentence():
 GATE = "def test_attack(guard):\n    guard.assert_attack_drop(max=1.0)\n"
 
 
-def run(pytester, tiny_models, *extra, cache):
-    return run_attack_gate(pytester, tiny_models, *extra, source=GATE, cache=cache)
+def run(pytester, tiny_models, *extra, cache, recipe="bert-attack"):
+    return run_attack_gate(pytester, tiny_models, *extra, source=GATE, cache=cache, recipe=recipe)
 
 
 def test_recipes_and_constraints_reach_the_json_and_each_has_its_cache_key(
@@ -384,15 +384,22 @@ def test_recipes_and_constraints_reach_the_json_and_each_has_its_cache_key(
 ):
     cache = tmp_path / "cache"
     out = tmp_path / "report.json"
-    runs = {
-        "synonym": ("--attack-recipe=synonym",),
-        "synonyms only": ("--attack-recipe=bert-attack", "--attack-synonyms-only"),
-        "no antonym filter": ("--attack-antonym-filter=false",),
-        "similarity 0.9": ("--attack-min-similarity=0.9",),
+    runs = {  # name: (recipe, options)
+        "synonym": ("synonym", ()),
+        "synonyms only": ("bert-attack", ("--attack-synonyms-only",)),
+        "no antonym filter": ("bert-attack", ("--attack-antonym-filter=false",)),
+        "similarity 0.9": ("bert-attack", ("--attack-min-similarity=0.9",)),
     }
     seen = {}
-    for name, flags in runs.items():
-        result = run(pytester, tiny_models, f"--compressguard-json={out}", *flags, cache=cache)
+    for name, (recipe, flags) in runs.items():
+        result = run(
+            pytester,
+            tiny_models,
+            f"--compressguard-json={out}",
+            *flags,
+            cache=cache,
+            recipe=recipe,
+        )
         result.assert_outcomes(passed=1)
         assert "read from the cache" not in result.stdout.str(), name  # a key of its own
         record = json.loads(out.read_text())["comparisons"][0]
@@ -417,7 +424,7 @@ def test_recipes_and_constraints_reach_the_json_and_each_has_its_cache_key(
                 assert e["similarity"] >= 0.9 - 1e-9
     # the same settings again: every attack is read from the cache, the JSON is the same
     result = run(
-        pytester, tiny_models, f"--compressguard-json={out}", "--attack-recipe=synonym", cache=cache
+        pytester, tiny_models, f"--compressguard-json={out}", cache=cache, recipe="synonym"
     )
     assert "read from the cache (" in result.stdout.str()
     again = json.loads(out.read_text())["comparisons"][0]
@@ -428,7 +435,7 @@ def test_recipes_and_constraints_reach_the_json_and_each_has_its_cache_key(
 def test_textfooler_without_vectors_and_bad_attack_options_are_one_sentence(
     pytester, tiny_models, tmp_path
 ):
-    result = run(pytester, tiny_models, "--attack-recipe=textfooler", cache=tmp_path / "c")
+    result = run(pytester, tiny_models, cache=tmp_path / "c", recipe="textfooler")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*textfooler recipe needs --attack-word-vectors PATH*"])
     assert "Traceback" not in result.stdout.str()
@@ -440,3 +447,51 @@ def test_textfooler_without_vectors_and_bad_attack_options_are_one_sentence(
     ):
         result = pytester.runpytest_inprocess(*flags)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, flags
+
+
+def test_several_recipes_in_one_session_each_with_its_metrics(pytester, tiny_models, tmp_path):
+    out = tmp_path / "report.json"
+    source = """
+def test_attacks(guard):
+    guard.assert_attack_drop(max=1.0)
+    guard.assert_attack_drop(max=1.0, recipe="synonym")
+    guard.assert_attack_drop(max=1.0, recipe="bert-attack")  # the first, named
+
+def test_a_recipe_not_run(guard):
+    guard.assert_attack_drop(max=1.0, recipe="textfooler")
+"""
+    result = run_attack_gate(
+        pytester,
+        tiny_models,
+        "--attack-recipe=synonym",  # after run_attack_gate's bert-attack: bert-attack is first
+        "--attack-recipe=bert-attack",  # a repeat counts once
+        f"--compressguard-json={out}",
+        source=source,
+        cache=tmp_path / "cache",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    text = result.stdout.str()
+    assert (
+        "the textfooler attack is not run in this session (recipes: bert-attack, synonym)" in text
+    )
+    record = json.loads(out.read_text())["comparisons"][0]
+    assert record["attack"]["recipe"] == "bert-attack" and set(record["attacks"]) == {"synonym"}
+    for a in (record, record["attacks"]["synonym"]):
+        metrics = a["metrics"]
+        for model in ("teacher", "student"):
+            listed = [e for e in a["adversarial_examples"] if e["model"] == model]
+            broken = sum(e["success"] for e in listed)
+            # every attacked example is listed (30 < the report cap): the drop is broken / right
+            assert metrics[f"{model}_attack_drop"] == pytest.approx(broken / len(listed))
+    shipped = lexicon()
+    synonym_swaps = [
+        pair
+        for e in record["attacks"]["synonym"]["adversarial_examples"]
+        if e["success"]
+        for pair in e["changes"]
+    ]
+    assert synonym_swaps and all(shipped.synonym(a, b) for a, b in synonym_swaps)
+    checks = [c for c in record["checks"] if c["metric"] == "student_attack_drop"]
+    assert [c.get("recipe") for c in checks] == [None, "synonym", "bert-attack"]
+    assert checks[0]["value"] == checks[2]["value"]
+    assert "attack validity, " in text and ", synonym: teacher similarity" in text

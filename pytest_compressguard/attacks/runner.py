@@ -50,7 +50,8 @@ class NoProgress:
 
 
 class AttackRunner:
-    """Each model attacked at most once per session on the same seeded sample of eval data."""
+    """Each model attacked at most once per session and recipe on the same seeded sample of
+    eval data."""
 
     def __init__(self, settings: Settings, outputs: OutputStore, cache_dir: Path | None) -> None:
         self.settings = settings
@@ -60,12 +61,13 @@ class AttackRunner:
         self._mlm: Lazy[MaskedLM] = Lazy(self._load_mlm, "no masked LM")
         self._encoder: Lazy[SentenceEncoder] = Lazy(self._load_encoder, "no sentence encoder")
         self._vectors: Lazy[WordVectors] = Lazy(self._load_vectors, "no word vectors")
-        self._runs: dict[tuple[str, str], AttackRun] = {}
+        self._runs: dict[tuple[str, str, str], AttackRun] = {}
 
-    def attack_settings(self) -> AttackSettings:
+    def attack_settings(self, recipe: str | None = None) -> AttackSettings:
+        """The attack's settings under ``recipe`` (None: the session's first)."""
         s = self.settings
         return AttackSettings(
-            recipe=s.attack_recipe,
+            recipe=recipe or s.recipes[0],
             candidates=s.attack_candidates,
             max_perturb=s.attack_max_perturb,
             max_queries=s.attack_max_queries,
@@ -165,19 +167,25 @@ class AttackRunner:
         return np.sort(rng.permutation(len(dataset))[:n])
 
     def run(
-        self, model: Model, role: str, dataset: Dataset, indices: np.ndarray, labels: np.ndarray
+        self,
+        model: Model,
+        role: str,
+        dataset: Dataset,
+        indices: np.ndarray,
+        labels: np.ndarray,
+        recipe: str | None = None,
     ) -> AttackRun:
         """The attack on ``model`` over the examples of ``dataset`` at ``indices`` (gold
         ``labels`` in the model's own label order): from memory, else from the disk cache,
         else computed.
 
         Within a session the sample, the labels and the settings of a dataset are fixed, so
-        the memory cache is keyed by the model and the dataset (the teacher is attacked once
-        for all students)."""
-        memory = (model.spec.text, dataset.fingerprint)
+        the memory cache is keyed by the model, the dataset and the recipe (the teacher is
+        attacked once for all students)."""
+        settings = self.attack_settings(recipe)
+        memory = (model.spec.text, dataset.fingerprint, settings.recipe)
         if memory in self._runs:
             return self._runs[memory]
-        settings = self.attack_settings()
         texts, contexts = split_side([dataset.texts[i] for i in indices], settings.side)
         key = cache.key(
             FORMAT,
@@ -190,7 +198,7 @@ class AttackRunner:
             },
         )
         store = cache.JsonStore(self.cache_dir, "attacks", "attack") if self.cache_dir else None
-        label = f"{role} {model.spec.text}"
+        label = f"{role} {model.spec.text} ({settings.recipe})"
         payload = store.read(key) if store is not None else None
         if payload is not None:
             run = AttackRun.from_json(payload, cached=True)
@@ -241,7 +249,9 @@ class AttackRunner:
             out["word_vectors"] = self.settings.attack_word_vectors
         return out
 
-    def pair(self, teacher: Model, student: Model, dataset: Dataset) -> PairAttack:
+    def pair(
+        self, teacher: Model, student: Model, dataset: Dataset, recipe: str | None = None
+    ) -> PairAttack:
         """Both models attacked on the same examples of ``dataset``, the student's labels put
         in the teacher's order, and the student's predictions on the teacher's successful
         adversarial texts."""
@@ -251,8 +261,8 @@ class AttackRunner:
         order = label_order(teacher, student)
         gold = dataset.label_indices(teacher.labels, teacher.num_labels)
         indices = self.sample(dataset)
-        teacher_run = self.run(teacher, "teacher", dataset, indices, gold[indices])
-        student_run = self.run(student, "student", dataset, indices, order[gold[indices]])
+        teacher_run = self.run(teacher, "teacher", dataset, indices, gold[indices], recipe)
+        student_run = self.run(student, "student", dataset, indices, order[gold[indices]], recipe)
         to_teacher = np.argsort(order)  # student class -> teacher class
         student_examples = tuple(_relabel(e, to_teacher) for e in student_run.examples)
         adversarial = [e.whole(e.adversarial) for e in teacher_run.examples if e.success]
@@ -264,7 +274,7 @@ class AttackRunner:
             teacher=teacher_run.examples,
             student=student_examples,
             transferred=transferred,
-            settings=self.described(self.attack_settings(), len(indices)),
+            settings=self.described(self.attack_settings(recipe), len(indices)),
             cached={"teacher": teacher_run.cached, "student": student_run.cached},
             report_max=self.settings.attack_report_max,
             label_names=teacher.labels,

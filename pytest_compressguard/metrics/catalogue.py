@@ -40,10 +40,11 @@ Statistic = Callable[[np.ndarray, np.ndarray, np.ndarray], MeanStatistic]
 
 @dataclass(frozen=True)
 class Param:
-    """A metric's parameter: ``k`` (neighbours) or ``batch`` (texts per timed call)."""
+    """A metric's parameter: ``k`` (neighbours), ``batch`` (texts per timed call) or
+    ``recipe`` (the attack)."""
 
     name: str
-    default: int | None
+    default: int | str | None
     doc: str
 
 
@@ -52,6 +53,7 @@ DEFAULT_K = 10
 K = Param("k", DEFAULT_K, "neighbours per example")
 OOD_K = Param("k", None, "Deep-KNN neighbours (default: --ood-k)")
 BATCH = Param("batch", 1, "texts per timed call")
+RECIPE = Param("recipe", None, "the attack recipe (default: the first --attack-recipe)")
 
 
 @dataclass(frozen=True)
@@ -160,10 +162,11 @@ def _attack(
         meaning,
         label or name,
         higher,
-        compute=lambda c, _: c.attack_metric(name),
+        compute=lambda c, recipe: c.attack_metric(name, recipe),
         table=3 if label else None,
         display=display,
         assertion=assertion,
+        param=RECIPE,
     )
 
 
@@ -492,7 +495,8 @@ CATALOGUE: tuple[Metric, ...] = (
         "student attack drop - teacher attack drop",
         "drop_gap",
         False,
-        compute=lambda c, _: c.attack_metric("attack_drop_gap"),
+        compute=lambda c, recipe: c.attack_metric("attack_drop_gap", recipe),
+        param=RECIPE,
         table=3,
         assertion=Assertion(
             "assert_attack_drop_gap", "max", "student attack drop minus teacher attack drop"
@@ -504,7 +508,8 @@ CATALOGUE: tuple[Metric, ...] = (
         "share of the teacher's adversarial examples that fool the student",
         "transfer",
         False,
-        compute=lambda c, _: c.attack_metric("transfer_rate"),
+        compute=lambda c, recipe: c.attack_metric("transfer_rate", recipe),
+        param=RECIPE,
         table=3,
         assertion=Assertion(
             "assert_transfer_rate",
@@ -518,7 +523,8 @@ CATALOGUE: tuple[Metric, ...] = (
         "the student's attack success rate",
         "s_success",
         False,
-        compute=lambda c, _: c.attack_metric("attack_success_rate"),
+        compute=lambda c, recipe: c.attack_metric("attack_success_rate", recipe),
+        param=RECIPE,
         table=3,
     ),
     # -- efficiency ---------------------------------------------------------------------

@@ -351,9 +351,11 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
     attacked = [r for r in records if r.get("attack")]
     settings = attacked[0]["attack"] if attacked else {}
     validity = [
-        (r["label"], terminal.validity_line(r["attack"]["validity"]))
-        for r in attacked
-        if r["attack"].get("validity")
+        (f"{r['label']}, {a['recipe']}", terminal.validity_line(a["validity"]))
+        for r in records
+        for a in ([r["attack"]] if r.get("attack") else [])
+        + list((r.get("attacks") or {}).values())
+        if a.get("validity")
     ]
     source = (
         f"masked LM {settings['mlm']}"

@@ -18,6 +18,7 @@ from ..models.base import Text
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
+    from ..inputs import PairAttack
 
 #: Points of the probability scatter kept in the record (a seeded sample beyond this).
 SAMPLE_POINTS = 1000
@@ -100,12 +101,11 @@ def record(c: Comparison) -> dict[str, Any]:
     inputs = c.inputs
     if inputs.attack.loaded:
         a = c.attack_results
-        out["attack"] = {**a.settings, "cached": dict(a.cached), "validity": a.validity()}
-        out["adversarial_examples"] = [
-            _adversarial_json(e, model)
-            for model, examples in (("teacher", a.teacher), ("student", a.student))
-            for e in _reported(examples, a.report_max)
-        ]
+        out["attack"] = _attack_json(a)
+        out["adversarial_examples"] = _examples_json(a)
+    others = [r for r, lazy in list(inputs.attacks.items())[1:] if lazy.loaded]
+    if others:  # recipes beyond the first, each with its own metrics and examples
+        out["attacks"] = {r: _recipe_json(c, r) for r in others}
     if c.loaded or inputs.attack.loaded or inputs.efficiency.loaded:
         values, reasons = measure(c)
         out["n"] = c.n
@@ -193,6 +193,36 @@ def from_json(rec: dict[str, Any]) -> dict[str, Any]:
     record whose checks are typed already is returned as it is."""
     checks = [c if isinstance(c, Check) else Check.from_json(c) for c in rec["checks"]]
     return {**rec, "checks": checks}
+
+
+def _attack_json(a: PairAttack) -> dict[str, Any]:
+    return {**a.settings, "cached": dict(a.cached), "validity": a.validity()}
+
+
+def _examples_json(a: PairAttack) -> list[dict[str, Any]]:
+    return [
+        _adversarial_json(e, model)
+        for model, examples in (("teacher", a.teacher), ("student", a.student))
+        for e in _reported(examples, a.report_max)
+    ]
+
+
+def _recipe_json(c: Comparison, recipe: str) -> dict[str, Any]:
+    """A further recipe's block: settings, validity, its attack metrics and examples."""
+    a = c.attack_results_for(recipe)
+    metrics: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
+    for metric in CATALOGUE:
+        if metric.group != "robustness" or not metric.recorded:
+            continue
+        try:
+            metrics[metric.name] = c.value(metric.name, recipe)
+        except (CompressGuardError, ValueError) as exc:
+            unavailable[metric.name] = str(exc)
+    out = {**_attack_json(a), "metrics": metrics, "adversarial_examples": _examples_json(a)}
+    if unavailable:
+        out["unavailable"] = unavailable
+    return out
 
 
 def _reported(examples: tuple[ExampleResult, ...], limit: int) -> list[ExampleResult]:

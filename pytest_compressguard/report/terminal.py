@@ -108,8 +108,10 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             if headline:
                 out.append(f"{r['student']}: {headline}")
         for r in rows:
-            a = r.get("attack")
-            if a:
+            blocks = ([r["attack"]] if r.get("attack") else []) + list(
+                (r.get("attacks") or {}).values()
+            )
+            for a in blocks:
                 cached = [who for who, hit in a["cached"].items() if hit]
                 source = (
                     f"masked LM {a['mlm']}"
@@ -126,7 +128,18 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
                     + (f"; read from the cache: {', '.join(cached)}" if cached else "")
                 )
                 if a.get("validity"):
-                    out.append(f"attack validity, {r['student']}: {validity_line(a['validity'])}")
+                    out.append(
+                        f"attack validity, {r['student']}, {a['recipe']}: "
+                        + validity_line(a["validity"])
+                    )
+                if a is not r.get("attack") and "metrics" in a:
+                    m = a["metrics"]
+                    drops = ", ".join(
+                        f"{who} drop {m[f'{who}_attack_drop']:.4f}"
+                        for who in ("teacher", "student")
+                        if f"{who}_attack_drop" in m
+                    )
+                    out.append(f"attack, {r['student']}, {a['recipe']}: {drops}")
         for r in rows:
             sweep = r["metrics"].get("knn_sweep")
             if sweep:
