@@ -112,6 +112,27 @@ class Encoder:
         return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
 
 
+def textfooler_window_similarity(encoder: Encoder, e: dict) -> float:
+    """The angular similarity, recomputed here, of the 15-word windows around the last swap
+    of a textfooler success (the text before it against the adversarial text). The order of
+    the swaps is not listed, so each swap is tried as the last and the best is returned: with
+    one swap it is the constraint's own figure."""
+    import math
+
+    from pytest_compressguard.attacks.search import render, window, words
+
+    text = e["adversarial"]
+    spans = words(text)
+    original = [e["original"][a:b] for a, b in words(e["original"])]
+    changed = [i for i, (a, b) in enumerate(spans) if text[a:b] != original[i]]
+    best = -1.0
+    for i in changed:
+        before = render(text, spans, {i: original[i]})
+        cos = encoder.cosine(window(before, words(before), i, 15), window(text, spans, i, 15))
+        best = max(best, 1 - math.acos(max(-1.0, min(1.0, cos))) / math.pi)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
@@ -126,7 +147,7 @@ def main() -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from pytest_compressguard.attacks.lexicon import lexicon
-    from pytest_compressguard.attacks.search import words
+    from pytest_compressguard.attacks.search import RECIPES, words
     from tests.reference import torch_int8
 
     shared = Path(args.shared)
@@ -174,7 +195,7 @@ def main() -> None:
         comparisons, stdout, seconds = run(work, [*gate, f"--attack-recipe={recipe}", *extra], name)
         print(f"\n== {recipe}, constraints {'on' if constrained else 'off'}: {seconds:.0f} s")
         print("\n".join(line for line in stdout.splitlines() if "attack validity" in line))
-        worst_sim = 0.0
+        worst_sim, worst_window = 0.0, 1.0
         for c in comparisons:
             for e in c["adversarial_examples"]:
                 who = "teacher" if e["model"] == "teacher" else c["student"]
@@ -191,6 +212,11 @@ def main() -> None:
                     problems.append(f"re-run gives {again}, listed {e['after']}")
                 if recipe == "bert-attack" and constrained and sim < 0.2 - 1e-6:
                     problems.append(f"similarity {sim:.3f} < 0.2")
+                if recipe == "textfooler" and constrained:
+                    best = textfooler_window_similarity(encoder, e)
+                    worst_window = min(worst_window, best)
+                    if best < RECIPES["textfooler"].min_similarity - 1e-6:
+                        problems.append(f"window similarity {best:.4f} below the threshold")
                 for old, new in e["changes"]:
                     if constrained and words_of.antonym(old, new):
                         problems.append(f"antonym swap {old} -> {new}")
@@ -219,6 +245,8 @@ def main() -> None:
         }
         rows.append(row)
         print(f"  largest |recorded - recomputed similarity|: {worst_sim:.2e}")
+        if recipe == "textfooler" and constrained:
+            print(f"  lowest recomputed window similarity of the last swap: {worst_window:.4f}")
         if len(rows) == 1:
             again, _, t2 = run(work, [*gate, f"--attack-recipe={recipe}", *extra], name + "2")
             cached = [c["attack"]["cached"] for c in again]
