@@ -495,3 +495,28 @@ def test_a_recipe_not_run(guard):
     assert [c.get("recipe") for c in checks] == [None, "synonym", "bert-attack"]
     assert checks[0]["value"] == checks[2]["value"]
     assert "attack validity, " in text and ", synonym: teacher similarity" in text
+
+
+def test_each_recipe_is_deterministic(tmp_path):
+    from pytest_compressguard.attacks.search import attack
+
+    texts = ["a terrible and dull film", "an awful plot", "a dull film", "a film"]
+    labels = [0, 0, 0, 0]  # the last is classified positive: skipped
+
+    def negative_while_sad(batch):
+        sad = {"terrible", "dull", "awful", "grim", "bleak"}
+        return np.array([[0.8, 0.2] if sad & set(t.split()) else [0.3, 0.7] for t in batch])
+
+    vectors = WordVectors(
+        str(write_vectors(tmp_path / "v.txt", [("dull", [1, 0]), ("boring", [0.9, 0.43])])),
+        min_similarity=0.5,
+    )
+    sources = {"synonym": SynonymSource(lexicon()), "textfooler": vectors}
+    for recipe, source in sources.items():
+        parts = Parts(source, similarity=lambda p: np.ones(len(p)))
+        runs = [
+            attack(negative_while_sad, parts, texts, labels, AttackSettings(recipe=recipe))
+            for _ in "ab"
+        ]
+        assert runs[0] == runs[1], recipe
+        assert any(e.success for e in runs[0]) and runs[0][3].status == "skipped", recipe
