@@ -9,6 +9,8 @@ __all__ = [
     "assert_answer_agreement_f1",
     "assert_attack_drop",
     "assert_attack_drop_gap",
+    "assert_backward_error_compatibility",
+    "assert_backward_trust_compatibility",
     "assert_cka",
     "assert_ece_increase",
     "assert_error_overlap",
@@ -63,6 +65,14 @@ class Assertions:
         """Share of examples the teacher gets right and the student wrong."""
         ...
 
+    def backward_trust_compatibility(self) -> float:
+        """Of the examples the teacher gets right, the share the student also gets right."""
+        ...
+
+    def backward_error_compatibility(self) -> float:
+        """Of the examples the student gets wrong, the share the teacher also gets wrong."""
+        ...
+
     def error_overlap(self) -> float:
         """Jaccard index of the two error sets."""
         ...
@@ -105,6 +115,14 @@ class Assertions:
 
     def assert_negative_flip_rate(self, *, max: float, confidence: float | None = None) -> None:
         """Fail unless the share of examples the teacher gets right and the student gets wrong is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_backward_trust_compatibility(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the share of the examples the teacher gets right that the student also gets right (BTC) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
+    def assert_backward_error_compatibility(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the share of the student's errors that the teacher also makes (BEC) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
         ...
 
     def assert_error_overlap(self, *, min: float, confidence: float | None = None) -> None:
@@ -186,6 +204,14 @@ def assert_flips(guard: Comparison, *, max: float, confidence: float | None = No
 
 def assert_negative_flip_rate(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
     """Fail unless the share of examples the teacher gets right and the student gets wrong is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_backward_trust_compatibility(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the share of the examples the teacher gets right that the student also gets right (BTC) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_backward_error_compatibility(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the share of the student's errors that the teacher also makes (BEC) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
 def assert_error_overlap(guard: Comparison, *, min: float, confidence: float | None = None) -> None:

@@ -217,7 +217,7 @@ def _explain_answers(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
             "the teacher misses)",
             lost,
         )
-    if metric in ("mcnemar_p_value", "negative_flip_rate"):
+    if metric in ("mcnemar_p_value", *NEGATIVE_FLIPS):
         lost = np.flatnonzero(right_t & ~right_s)
         return (
             f"the student gets {len(lost)} questions wrong that the teacher gets right (and "
@@ -404,7 +404,7 @@ def _explain_prediction(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
             "errors",
             confident,
         )
-    if metric in ("accuracy_drop", "mcnemar_p_value", "negative_flip_rate"):
+    if metric in ("accuracy_drop", "mcnemar_p_value", *NEGATIVE_FLIPS):
         lost = np.flatnonzero(~wrong_t & wrong_s)
         gained = int((wrong_t & ~wrong_s).sum())
         return (
@@ -414,6 +414,14 @@ def _explain_prediction(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
         )
     changed = np.flatnonzero(wrong_t != wrong_s)
     return f"{len(changed)} of {c.n} examples flip between right and wrong", changed
+
+
+#: Metrics a failure of which the negative flips explain (right for the teacher, wrong now).
+NEGATIVE_FLIPS = (
+    "negative_flip_rate",
+    "backward_trust_compatibility",
+    "backward_error_compatibility",
+)
 
 
 def short(text: Text, width: int) -> str:

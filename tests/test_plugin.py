@@ -148,6 +148,9 @@ def expected_metrics(pt, ps, y):
         "kl_divergence": float(np.mean([entropy(a, b) for a, b in zip(pt, ps, strict=True)])),
         "flips": len(wrong_t ^ wrong_s) / len(y),
         "negative_flip_rate": len(wrong_s - wrong_t) / len(y),  # teacher right, student wrong
+        # of the teacher's right answers, the share kept; of the student's errors, the old share
+        "backward_trust_compatibility": (len(y) - len(wrong_t | wrong_s)) / (len(y) - len(wrong_t)),
+        "backward_error_compatibility": len(wrong_t & wrong_s) / len(wrong_s),
         "error_overlap": len(wrong_t & wrong_s) / len(union) if union else 1.0,
         "worst_class_drop": max(
             loop_class_accuracy(pt, y, c) - loop_class_accuracy(ps, y, c)

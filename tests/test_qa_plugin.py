@@ -101,6 +101,13 @@ def expected(golds, teacher, student, error="exact"):
         "negative_flip_rate": sum(r["teacher_right"] and not r["student_right"] for r in rows)
         / len(rows),
         "error_overlap": both / either if either else 1.0,
+        "backward_trust_compatibility": (
+            sum(r["teacher_right"] * r["student_right"] for r in rows)
+            / sum(r["teacher_right"] for r in rows)
+            if any(r["teacher_right"] for r in rows)
+            else 1.0
+        ),
+        "backward_error_compatibility": both / sum(wrong_s) if sum(wrong_s) else 1.0,
     }
     drops = []
     for key, has in (("has_ans", 1), ("no_ans", 0)):

@@ -71,6 +71,13 @@ def direct(name, pt, ps, y):
     if name == "negative_flip_rate":  # Yan et al. 2021: right before, wrong after
         pairs = zip(pt.argmax(1), ps.argmax(1), y, strict=True)
         return sum(int(t == g and s != g) for t, s, g in pairs) / len(y)
+    if name in ("backward_trust_compatibility", "backward_error_compatibility"):
+        pairs = list(zip(pt.argmax(1) == y, ps.argmax(1) == y, strict=True))
+        if name == "backward_trust_compatibility":  # Bansal et al. 2019: of the trusted ...
+            trusted = [s for t, s in pairs if t]
+            return sum(trusted) / len(trusted) if trusted else 1.0
+        errors = [not t for t, s in pairs if not s]  # ... and of the new model's errors
+        return sum(errors) / len(errors) if errors else 1.0
     if name in ("label_loyalty", "probability_loyalty", "kl_divergence"):
         return getattr(metrics, name)(pt, ps)
     return getattr(metrics, name)(pt, ps, y)
@@ -466,3 +473,34 @@ def test_negative_flip_rate_counts_only_what_the_student_loses():
     assert "the student gets 2 examples wrong that the teacher gets right" in str(e.value)
     shown = [int(i) for i in re.findall(r"^\s+\[(\d+)\]", str(e.value), re.M)]
     assert shown == [1, 3]
+
+
+def test_backward_compatibility_counts_trust_and_errors_by_hand():
+    """BTC and BEC (Bansal et al. 2019) on the NFR example above, their empty-set values, and
+    a failure that lists the negative flips."""
+    eye = np.eye(3)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    pt = eye[[0, 1, 2, 0, 1, 0, 1, 2]]  # right on 0-4
+    ps = eye[[0, 2, 2, 1, 1, 2, 1, 1]]  # right on 0, 2, 4, 5, 7; wrong on 1, 3, 6
+    guard = Comparison.from_arrays(pt * 0.9 + 0.1 / 3, ps * 0.9 + 0.1 / 3, y, bootstrap=200)
+    assert guard.value("backward_trust_compatibility") == pytest.approx(3 / 5)  # {0, 2, 4}
+    assert guard.value("backward_error_compatibility") == pytest.approx(1 / 3)  # {6} of 1, 3, 6
+    lo, hi = guard.interval("backward_trust_compatibility")
+    assert lo <= 3 / 5 <= hi
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompressGuardWarning)
+        with pytest.raises(AssertionError, match=r"backward_trust_compatibility = 0\.6000") as e:
+            guard.assert_backward_trust_compatibility(min=0.99)
+    shown = [int(i) for i in re.findall(r"^\s+\[(\d+)\]", str(e.value), re.M)]
+    assert shown == [1, 3]
+    # a teacher with nothing right breaks no trust; a student with no error adds none
+    wrong = eye[(y + 1) % 3] * 0.9 + 0.1 / 3
+    right = eye[y] * 0.9 + 0.1 / 3
+    assert (
+        Comparison.from_arrays(wrong, wrong, y, bootstrap=0).value("backward_trust_compatibility")
+        == 1.0
+    )
+    assert (
+        Comparison.from_arrays(wrong, right, y, bootstrap=0).value("backward_error_compatibility")
+        == 1.0
+    )

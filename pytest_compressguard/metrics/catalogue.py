@@ -252,6 +252,27 @@ CATALOGUE: tuple[Metric, ...] = (
         assertion="the share of examples the teacher gets right and the student gets wrong",
     ),
     _prediction(
+        "backward_trust_compatibility",
+        "of the examples the teacher gets right, the share the student also gets right",
+        "btc",
+        True,
+        p.backward_trust_compatibility_statistic,
+        table=None,
+        pairwise=False,
+        assertion="the share of the examples the teacher gets right that the student also "
+        "gets right (BTC)",
+    ),
+    _prediction(
+        "backward_error_compatibility",
+        "of the examples the student gets wrong, the share the teacher also gets wrong",
+        "bec",
+        True,
+        p.backward_error_compatibility_statistic,
+        table=None,
+        pairwise=False,
+        assertion="the share of the student's errors that the teacher also makes (BEC)",
+    ),
+    _prediction(
         "error_overlap",
         "Jaccard index of the two error sets",
         "err_overlap",

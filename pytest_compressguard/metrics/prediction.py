@@ -34,11 +34,16 @@ def _right(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (probs.argmax(axis=1) == labels).astype(np.float64)
 
 
-def _jaccard(means: np.ndarray) -> np.ndarray:
-    """|A ∩ B| / |A ∪ B| from the means of the two indicator columns; 1 for an empty union."""
-    both, either = means[..., 0], means[..., 1]
+def _ratio(means: np.ndarray) -> np.ndarray:
+    """mean of column 0 / mean of column 1 (a share of the examples column 1 counts); 1 when
+    column 1 counts none (nothing to share)."""
+    part, whole = means[..., 0], means[..., 1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(either > 0, both / np.where(either > 0, either, 1), 1.0)
+        return np.where(whole > 0, part / np.where(whole > 0, whole, 1), 1.0)
+
+
+#: |A ∩ B| / |A ∪ B| from the means of the two indicator columns; 1 for an empty union.
+_jaccard = _ratio
 
 
 # Each metric below is a MeanStatistic of (p_teacher, p_student, labels): its point value and
@@ -99,6 +104,24 @@ def negative_flip_rate_statistic(
 ) -> MeanStatistic:
     """Share of examples the teacher gets right and the student wrong (Yan et al. 2021)."""
     return _column(_right(p_teacher, labels) * (1 - _right(p_student, labels)))
+
+
+def backward_trust_compatibility_statistic(
+    p_teacher: np.ndarray, p_student: np.ndarray, labels: np.ndarray
+) -> MeanStatistic:
+    """Of the examples the teacher (the reference) gets right, the share the student also
+    gets right (Bansal et al. 2019, BTC); 1 when the teacher gets none right."""
+    right_t, right_s = _right(p_teacher, labels), _right(p_student, labels)
+    return MeanStatistic(np.stack([right_t * right_s, right_t], 1), _ratio)
+
+
+def backward_error_compatibility_statistic(
+    p_teacher: np.ndarray, p_student: np.ndarray, labels: np.ndarray
+) -> MeanStatistic:
+    """Of the examples the student gets wrong, the share the teacher (the reference) also got
+    wrong (Bansal et al. 2019, BEC); 1 when the student gets none wrong."""
+    wrong_t, wrong_s = 1 - _right(p_teacher, labels), 1 - _right(p_student, labels)
+    return MeanStatistic(np.stack([wrong_t * wrong_s, wrong_s], 1), _ratio)
 
 
 def error_overlap_statistic(

@@ -156,7 +156,7 @@ def slice_masks(c: QAColumns) -> dict[str, np.ndarray]:
 def statistics(c: QAColumns) -> dict[str, MeanStatistic]:
     """Every prediction metric of a QA pair, by its catalogue name (see the module
     docstring for the columns). A HasAns/NoAns figure of an empty slice is left out."""
-    from .prediction import _column, _jaccard, _WorstClass
+    from .prediction import _column, _jaccard, _ratio, _WorstClass
 
     wrong_t, wrong_s = 1 - c.teacher_right, 1 - c.student_right
     drop = c.teacher_exact - c.student_exact
@@ -174,6 +174,12 @@ def statistics(c: QAColumns) -> dict[str, MeanStatistic]:
         "kl_divergence": _column(c.kl),
         "flips": _column(np.abs(c.teacher_right - c.student_right)),
         "negative_flip_rate": _column(c.teacher_right * wrong_s),
+        "backward_trust_compatibility": MeanStatistic(
+            np.stack([c.teacher_right * c.student_right, c.teacher_right], 1), _ratio
+        ),
+        "backward_error_compatibility": MeanStatistic(
+            np.stack([wrong_t * wrong_s, wrong_s], 1), _ratio
+        ),
         "error_overlap": MeanStatistic(
             np.stack([wrong_t * wrong_s, np.maximum(wrong_t, wrong_s)], 1), _jaccard
         ),
