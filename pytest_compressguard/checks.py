@@ -28,8 +28,7 @@ class Check:
     """One ``assert_*`` call, passed or not, as the reports show it.
 
     ``param`` is the metric's ``k``, ``batch`` or ``recipe`` (named by ``param_name``);
-    ``interval`` is
-    the ``confidence`` interval that decided a confidence check.
+    ``interval`` is the ``confidence`` interval that decided a confidence check.
     """
 
     metric: str

@@ -198,7 +198,7 @@ class Comparison(Assertions):
     def attack_results_for(self, recipe: str | None = None) -> Any:
         """The attack results under ``recipe`` (None: the session's first recipe)."""
         attacks = self.inputs.attacks
-        if recipe is None or (not attacks and recipe == self._first_recipe()):
+        if recipe is None:
             return self.attack_results
         if recipe not in attacks:
             ran = ", ".join(attacks) or "none"

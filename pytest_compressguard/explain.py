@@ -92,7 +92,7 @@ def _describe(c: Comparison, i: int) -> str:
     )
 
 
-def _explain(c: Comparison, metric: str, k: int | None) -> tuple[str, list[str]]:
+def _explain(c: Comparison, metric: str, k: int | str | None) -> tuple[str, list[str]]:
     """A one-line account of the metric and lines describing the examples behind it."""
     if metric in ("knn_agreement", "cka"):
         return _explain_representation(c, metric, k or DEFAULT_K)

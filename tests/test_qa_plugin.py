@@ -15,6 +15,7 @@ from pytest_compressguard.errors import CompressGuardError
 from pytest_compressguard.metrics.catalogue import METRICS
 from pytest_compressguard.report import html
 from tests import browser
+from tests.reference import knn_jaccard as reference_knn_jaccard
 from tests.test_qa_metrics import reference
 from tests.test_qa_models import MAX_LENGTH, STRIDE, direct
 from tests.test_squad import official_evaluate, official_normalize
@@ -248,7 +249,7 @@ def test_json_equals_an_independent_computation(pytester, qa_models, tmp_path, e
         assert shown <= set(differ)
         # kNN agreement and CKA on the [CLS] vectors of each question's first window
         assert got["knn_agreement"] == pytest.approx(
-            _knn_agreement(teacher[3], student[3], 10), abs=1e-9
+            reference_knn_jaccard(teacher[3], student[3], 10).mean(), abs=1e-9
         )
 
 
@@ -296,17 +297,6 @@ def test_the_answer_options_reach_the_answers(pytester, qa_models, tmp_path):
         assert any(
             default[name] != pytest.approx(value, abs=1e-7) for name, value in want.items()
         ), f"{option} changes no figure on this data"
-
-
-def _knn_agreement(a, b, k):
-    def lists(x):
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-        sim = x @ x.T
-        np.fill_diagonal(sim, -np.inf)
-        return [set(np.argsort(-row, kind="stable")[:k]) for row in sim]
-
-    ta, sb = lists(a.astype(np.float64)), lists(b.astype(np.float64))
-    return float(np.mean([len(x & y) / len(x | y) for x, y in zip(ta, sb, strict=True)]))
 
 
 def test_a_violated_threshold_shows_questions_with_both_answers(pytester, qa_models):

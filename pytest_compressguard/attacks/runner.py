@@ -100,6 +100,7 @@ class AttackRunner:
             path,
             min_similarity=RECIPES["textfooler"].min_vector_similarity,
             cache_dir=self.cache_dir,
+            fingerprint=self.vectors_fingerprint,
         )
 
     def parts(self, settings: AttackSettings) -> Parts:
@@ -129,20 +130,23 @@ class AttackRunner:
         if settings.spec.substitutes == "mlm":
             out["mlm"] = self.mlm_fingerprint
         elif settings.spec.substitutes == "vectors":
-            out["vectors"] = self._vectors_fingerprint()
+            out["vectors"] = self.vectors_fingerprint
         out["encoder"] = (
             encoder_fingerprint(self.settings.attack_sentence_encoder)
             or self._encoder.get().fingerprint()
         )
         return out
 
-    def _vectors_fingerprint(self) -> str:
-        import hashlib
+    @cached_property
+    def vectors_fingerprint(self) -> str:
+        """The word-vector file's content hash, computed once per session (the vectors are
+        not loaded, so a fully cached attack never parses them)."""
+        from .semantics import vectors_fingerprint
 
         path = self.settings.attack_word_vectors
-        if path is None or not Path(path).is_file():
+        if path is None:
             return self._vectors.get().fingerprint  # raises the one-sentence error
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return vectors_fingerprint(path)
 
     def _load_mlm(self) -> MaskedLM:
         from .mlm import MaskedLM

@@ -3,7 +3,6 @@ nearest words of counter-fitted word vectors (TextFooler's substitutes)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ import numpy as np
 
 from .. import cache
 from ..errors import ModelLoadError
-from ..models.base import local_fingerprint
+from ..models.base import hash_files, local_fingerprint
 from ..models.hf import checkpoint_fingerprint
 from ..models.spec import ModelSpec
 from .mlm import helper_spec, load_helper
@@ -129,18 +128,15 @@ class WordVectors:
     """
 
     def __init__(
-        self, path: str, *, min_similarity: float = 0.0, cache_dir: Path | None = None
+        self,
+        path: str,
+        *,
+        min_similarity: float = 0.0,
+        cache_dir: Path | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         self.min_similarity = min_similarity
-        file = Path(path)
-        if not file.is_file():
-            raise ModelLoadError(
-                f"--attack-word-vectors {path}: no such file; TextFooler swaps words for their "
-                "nearest neighbours in counter-fitted word vectors (counter-fitted-vectors.txt "
-                "from github.com/nmrksic/counter-fitting, the text format 'word v1 ... v300')"
-            )
-        data = file.read_bytes()
-        self.fingerprint = hashlib.sha256(data).hexdigest()
+        self.fingerprint = fingerprint or vectors_fingerprint(path)
         store = cache.Store(cache_dir, "vectors", ".npz", "word vectors") if cache_dir else None
         entry = cache.key(VECTORS_FORMAT, {"sha256": self.fingerprint})
         payload = store.read(entry) if store is not None else None
@@ -148,7 +144,7 @@ class WordVectors:
             with np.load(io.BytesIO(payload), allow_pickle=False) as saved:
                 words, matrix = [str(w) for w in saved["words"]], saved["matrix"]
         else:
-            words, matrix = parse_vectors(data, path)
+            words, matrix = parse_vectors(Path(path).read_bytes(), path)
             if store is not None:
                 buffer = io.BytesIO()
                 np.savez(buffer, words=np.array(words), matrix=matrix)
@@ -164,7 +160,7 @@ class WordVectors:
         asked = [text[a:b].lower() for a, b in spans]
         todo = [w for w in dict.fromkeys(asked) if w in self.index and (w, k) not in self._near]
         if todo:
-            rows = self.index_rows(todo)
+            rows = np.array([self.index[w] for w in todo], dtype=np.int64)
             sims = self.matrix[rows] @ self.matrix.T  # (words in the text, vocabulary)
             for w, row, sim in zip(todo, rows, sims, strict=True):
                 sim[row] = -np.inf  # never the word itself
@@ -174,8 +170,18 @@ class WordVectors:
                 self._near[(w, k)] = [self.words[j] for j in top if sim[j] >= self.min_similarity]
         return [self._near.get((w, k), []) for w in asked]
 
-    def index_rows(self, words: Sequence[str]) -> np.ndarray:
-        return np.array([self.index[w] for w in words], dtype=np.int64)
+
+def vectors_fingerprint(path: str) -> str:
+    """The content hash of a word-vector file (read in blocks); a missing file is the
+    one-sentence error that says where the vectors come from."""
+    file = Path(path)
+    if not file.is_file():
+        raise ModelLoadError(
+            f"--attack-word-vectors {path}: no such file; TextFooler swaps words for their "
+            "nearest neighbours in counter-fitted word vectors (counter-fitted-vectors.txt "
+            "from github.com/nmrksic/counter-fitting, the text format 'word v1 ... v300')"
+        )
+    return hash_files([file])
 
 
 def parse_vectors(data: bytes, path: str) -> tuple[list[str], np.ndarray]:

@@ -353,22 +353,14 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
     validity = [
         (f"{r['label']}, {a['recipe']}", terminal.validity_line(a["validity"]))
         for r in records
-        for a in ([r["attack"]] if r.get("attack") else [])
-        + list((r.get("attacks") or {}).values())
+        for a in terminal.attack_blocks(r)
         if a.get("validity")
     ]
-    source = (
-        f"masked LM {settings['mlm']}"
-        if "mlm" in settings
-        else f"word vectors {settings['word_vectors']}"
-        if "word_vectors" in settings
-        else "PPDB 2.0 synonyms"
-    )
     return {
         "figure": figures.attack_bars(models),
         "recipe": str(settings.get("recipe")) if settings else None,
         "examples": settings.get("examples"),
-        "source": source,
+        "source": terminal.attack_source(settings),
         "validity": validity,
     }
 

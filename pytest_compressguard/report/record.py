@@ -13,7 +13,7 @@ import numpy as np
 from ..attacks.search import ExampleResult
 from ..checks import Check
 from ..errors import CompressGuardError, MissingOutputError
-from ..metrics.catalogue import CATALOGUE
+from ..metrics.catalogue import CATALOGUE, Metric
 from ..models.base import Text
 
 if TYPE_CHECKING:
@@ -50,17 +50,27 @@ def measure(c: Comparison) -> tuple[dict[str, Any], dict[str, str]]:
         groups.add("distribution")
     if c.inputs.attack.loaded:  # attacks are slow: measured only when a test asked
         groups.add("robustness")
+    return _measured(
+        c,
+        [m for m in CATALOGUE if m.recorded and m.group in groups and c.task in m.tasks],
+    )
+
+
+def _measured(
+    c: Comparison, metrics: list[Metric], recipe: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each metric's value at its default parameter (an attack metric's under ``recipe``),
+    and why each one that cannot be measured cannot."""
     values: dict[str, Any] = {}
     reasons: dict[str, str] = {}
-    for metric in CATALOGUE:
-        if not metric.recorded or metric.group not in groups or c.task not in metric.tasks:
-            continue
+    for metric in metrics:
+        param = recipe if metric.group == "robustness" else None
+        if param is None and metric.param is not None:
+            param = metric.param.default
         try:
-            value = c.value(metric.name, metric.param.default if metric.param else None)
+            values[metric.name] = c.value(metric.name, param)
         except (CompressGuardError, ValueError) as exc:
             reasons[metric.name] = str(exc)
-        else:
-            values[metric.name] = value
     return values, reasons
 
 
@@ -210,15 +220,8 @@ def _examples_json(a: PairAttack) -> list[dict[str, Any]]:
 def _recipe_json(c: Comparison, recipe: str) -> dict[str, Any]:
     """A further recipe's block: settings, validity, its attack metrics and examples."""
     a = c.attack_results_for(recipe)
-    metrics: dict[str, Any] = {}
-    unavailable: dict[str, str] = {}
-    for metric in CATALOGUE:
-        if metric.group != "robustness" or not metric.recorded:
-            continue
-        try:
-            metrics[metric.name] = c.value(metric.name, recipe)
-        except (CompressGuardError, ValueError) as exc:
-            unavailable[metric.name] = str(exc)
+    robustness = [m for m in CATALOGUE if m.group == "robustness" and m.recorded]
+    metrics, unavailable = _measured(c, robustness, recipe)
     out = {**_attack_json(a), "metrics": metrics, "adversarial_examples": _examples_json(a)}
     if unavailable:
         out["unavailable"] = unavailable

@@ -108,21 +108,11 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
             if headline:
                 out.append(f"{r['student']}: {headline}")
         for r in rows:
-            blocks = ([r["attack"]] if r.get("attack") else []) + list(
-                (r.get("attacks") or {}).values()
-            )
-            for a in blocks:
+            for a in attack_blocks(r):
                 cached = [who for who, hit in a["cached"].items() if hit]
-                source = (
-                    f"masked LM {a['mlm']}"
-                    if "mlm" in a
-                    else f"word vectors {a['word_vectors']}"
-                    if "word_vectors" in a
-                    else "PPDB synonyms"
-                )
                 out.append(
                     f"attack, {r['student']}: {a['recipe']} on {a['examples']} examples, "
-                    f"{source}, {a['candidates']} candidates, at most "
+                    f"{attack_source(a)}, {a['candidates']} candidates, at most "
                     f"{a['max_perturb']:g} of the words"
                     + (f", {a['max_queries']} queries" if a["max_queries"] else "")
                     + (f"; read from the cache: {', '.join(cached)}" if cached else "")
@@ -196,6 +186,21 @@ def pairwise_lines(table: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
     for name, why in table.get("unavailable", {}).items():
         out.append(f"  NOT MEASURED pairwise {name}: {why}")
     return out
+
+
+def attack_blocks(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record's attack blocks: the first recipe's (``attack``), then each further one's."""
+    first = [record["attack"]] if record.get("attack") else []
+    return first + list((record.get("attacks") or {}).values())
+
+
+def attack_source(block: dict[str, Any]) -> str:
+    """Where an attack block's substitutes came from."""
+    if "mlm" in block:
+        return f"masked LM {block['mlm']}"
+    if "word_vectors" in block:
+        return f"word vectors {block['word_vectors']}"
+    return "PPDB 2.0 synonyms"
 
 
 def validity_line(validity: dict[str, dict[str, Any]]) -> str:
