@@ -520,3 +520,14 @@ def test_each_recipe_is_deterministic(tmp_path):
         ]
         assert runs[0] == runs[1], recipe
         assert any(e.success for e in runs[0]) and runs[0][3].status == "skipped", recipe
+
+
+def test_a_recipe_argument_must_name_a_recipe_the_session_runs():
+    from pytest_compressguard import Comparison
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    guard = Comparison.from_arrays(probs, probs, np.array([0, 1]), bootstrap=0)
+    with pytest.raises(TypeError, match="recipe must be a recipe's name, got 3"):
+        guard.assert_attack_drop(max=1.0, recipe=3)
+    with pytest.raises(pytest.fail.Exception, match=r"synonym attack is not run .*recipes: none"):
+        guard.assert_attack_drop(max=1.0, recipe="synonym")
