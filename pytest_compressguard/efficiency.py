@@ -54,7 +54,10 @@ class Latency:
 
 
 def footprint(model: Model) -> Footprint:
-    """Size and parameters of a loaded model (see the module docstring)."""
+    """Size and parameters of a loaded model (see the module docstring); a snapshot's are
+    those it recorded of its model."""
+    if model.spec.kind == "snapshot":
+        return model.footprint  # type: ignore[attr-defined,no-any-return]
     from .models.hf import HFClassifier
     from .models.onnx import OnnxClassifier
     from .models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
@@ -163,6 +166,8 @@ class Measurements:
     def latency(self, model: Model, texts: Sequence[Any], batch: int) -> Latency:
         """The model's median call time on ``batch`` of ``texts``."""
         key = (model.spec.text, batch)
+        if model.spec.kind == "snapshot":
+            raise CompressGuardError(model.latency_error())  # type: ignore[attr-defined]
         if key not in self._latencies:
             from .cache import locked
 

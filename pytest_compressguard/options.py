@@ -198,6 +198,13 @@ def mlm(value: str) -> str:
     return value
 
 
+def snapshot_embeddings(value: str) -> str:
+    """float32, float16 or none."""
+    if value not in ("float32", "float16", "none"):
+        raise argparse.ArgumentTypeError(f"expected float32, float16 or none, got {value!r}")
+    return value
+
+
 def boolean(value: str) -> bool:
     """true/false, yes/no, on/off or 1/0 (any case)."""
     lowered = value.strip().lower()
@@ -545,6 +552,22 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
     ),
     Option(
+        "--compressguard-snapshot-update",
+        "snapshot_update",
+        "write a snapshot of the teacher to PATH at the end of the session: its outputs on "
+        "every dataset of the session, its attack results, size and settings; gate later runs "
+        "against it with --teacher=snapshot:PATH, without the teacher's weights.",
+        metavar="PATH",
+    ),
+    Option(
+        "--snapshot-embeddings",
+        "snapshot_embeddings",
+        "precision of the embeddings a snapshot keeps: float32 (exact), float16 (half the "
+        "size, relative error below 5e-4) or none (no representation or OOD metrics).",
+        snapshot_embeddings,
+        metavar="float32|float16|none",
+    ),
+    Option(
         "--compressguard-cache-dir",
         "cache_dir",
         "where exported/quantized models, model outputs and attack results are cached.",
@@ -594,6 +617,8 @@ class Settings:
     json: str | None = None
     html: str | None = None
     cache_dir: str | None = None
+    snapshot_update: str | None = None
+    snapshot_embeddings: str = "float32"
     task: str | None = None
     doc_stride: int = DOC_STRIDE
     n_best: int = N_BEST
@@ -694,6 +719,11 @@ def resolve(config: pytest.Config) -> Settings:
     if settings.pairwise and not settings.teacher:
         raise pytest.UsageError(
             "compressguard: --compressguard-pairwise needs --teacher and --student"
+        )
+    if settings.snapshot_update and not settings.teacher:
+        raise pytest.UsageError(
+            "compressguard: --compressguard-snapshot-update needs --teacher (the model to "
+            "snapshot), --student and --eval-data"
         )
     if settings.ood_data and not settings.train_data:
         raise pytest.UsageError(

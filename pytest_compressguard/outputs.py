@@ -114,7 +114,10 @@ class OutputStore:
         want_vectors = "embeddings" not in model.missing
         found = self._encoded.get(key)
         if found is None or (want_probs and found.probabilities is None):
-            if self.cache_dir is None:
+            if model.spec.kind == "snapshot":  # read from its file
+                found = model.outputs(dataset)  # type: ignore[attr-defined]
+                validate(model, dataset, found)
+            elif self.cache_dir is None:
                 found = self._encode(model, dataset, want_probs, want_vectors)
             else:
                 found = self._encode_cached(model, dataset, want_probs, want_vectors)
@@ -167,7 +170,10 @@ class OutputStore:
         key = (model.spec.text, questions.fingerprint)
         found = self._answers.get(key)
         if found is None:
-            if self.cache_dir is None:
+            if model.spec.kind == "snapshot":  # read from its file
+                found = model.answers(questions)  # type: ignore[attr-defined]
+                validate_answers(model, questions, found)
+            elif self.cache_dir is None:
                 found = model.answer(questions.questions, **settings)
                 validate_answers(model, questions, found)
             else:

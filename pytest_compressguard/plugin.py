@@ -175,6 +175,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stopped = exitstatus == pytest.ExitCode.INTERRUPTED or config.option.collectonly
     if state.settings.pairwise and not stopped:  # it may load models: not after a Ctrl-C
         state.pairwise_table = state.pairwise()
+    if state.settings.snapshot_update and not stopped:
+        try:
+            path, examples = state.write_snapshot(state.settings.snapshot_update, records)
+        except CompressGuardError as exc:
+            state.snapshot_line = f"compressguard: no snapshot written: {exc}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        else:
+            size = path.stat().st_size
+            state.snapshot_line = (
+                f"compressguard: teacher snapshot written to {path} ({size / 1e6:.2f} MB, "
+                f"{size / 1e3 / max(examples, 1) * 1000:.0f} KB per 1,000 examples)"
+            )
     if state.settings.json:
         from .report import json_report
 
@@ -225,7 +238,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = _state(config)
     records = state.final_records if state.final_records is not None else state.records()
-    if not records and state.pairwise_table is None:
+    if not records and state.pairwise_table is None and state.snapshot_line is None:
         return
     from .report import terminal
 
@@ -238,3 +251,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for kind, path in (("metrics", state.settings.json), ("HTML report", state.settings.html)):
         if path:
             terminalreporter.write_line(f"compressguard: {kind} written to {path}")
+    if state.snapshot_line is not None:
+        terminalreporter.write_line(state.snapshot_line)

@@ -42,6 +42,8 @@ class SessionState:
         #: the session for every report.
         self.final_records: list[dict[str, Any]] | None = None
         self.pairwise_table: dict[str, Any] | list[dict[str, Any]] | None = None
+        #: What --compressguard-snapshot-update did, for the terminal summary.
+        self.snapshot_line: str | None = None
         self._models: dict[str, Lazy[Model]] = {}
         self._task: Lazy[str] = Lazy(self._detect_task, "no teacher")
         #: The eval sets by name, in command-line order.
@@ -82,8 +84,24 @@ class SessionState:
             self._models[spec] = Lazy(partial(self._load, spec), f"no model {spec}")
         return self._models[spec].get()
 
+    def output_settings(self) -> dict[str, Any]:
+        """The settings that change a model's outputs (a snapshot records and checks them;
+        the batch size changes them only by rounding and is left out)."""
+        s, task = self.settings, self.task()
+        out: dict[str, Any] = {
+            "task": task,
+            "max_length": s.length(task),
+            "pooling": s.pooling,
+            "embedding_output": s.embedding_output,
+            "tokenizer": s.tokenizer,
+        }
+        if task == "qa":
+            out |= {"doc_stride": s.doc_stride, **self.answer_settings()}
+        return out
+
     def _load(self, spec: str) -> Model:
         from .models.resolve import detect_task, load_model
+        from .models.spec import parse_spec
 
         s = self.settings
         task = self.task()
@@ -94,6 +112,11 @@ class SessionState:
                 f"{what[detect_task(spec)]}: compare models of one task (or force one with "
                 "--task)"
             )
+        parsed = parse_spec(spec)
+        if parsed.kind == "snapshot":
+            from .snapshot import SnapshotModel
+
+            return SnapshotModel(parsed, self.output_settings())  # type: ignore[return-value]
         cache_dir = self.cache_dir or (self.scratch() if "onnx-int8:" in spec else None)
         if task == "qa":
             from .models.qa_models import load_qa_model
@@ -354,6 +377,82 @@ class SessionState:
                 else:
                     table["unavailable"][name] = reasons.get("predictions", why)
         return {"dataset": dataset.spec, "n": len(dataset), **table}
+
+    def write_snapshot(self, path: str, records: list[dict[str, Any]]) -> tuple[Path, int]:
+        """Write the teacher's snapshot (see :mod:`pytest_compressguard.snapshot`): its outputs
+        on every dataset of the session and the attack runs the ``records`` show; return the
+        file and the number of examples it holds outputs for."""
+        from .errors import CompressGuardError
+        from .snapshot import AttackEntry, Entry, write
+
+        s = self.settings
+        assert s.teacher is not None
+        model = self.model(s.teacher)
+        qa = self.task() == "qa"
+        keep_vectors = s.snapshot_embeddings != "none"
+        entries: list[Entry] = []
+
+        def add(role: str, name: str, data: Any) -> None:
+            common = {"role": role, "name": name, "spec": data.spec, "n": len(data)}
+            if qa:
+                fingerprint, found = data.fingerprint, self.answers(model, data)
+                entries.append(Entry(fingerprint=fingerprint, answers=found, **common))
+            else:
+                found = self.outputs.encoded(model, data, probabilities=role == "eval")
+                entries.append(Entry(fingerprint=data.texts_fingerprint, encoded=found, **common))
+
+        for name in self.eval_sets:
+            add("eval", name, self.dataset(name=name))
+        if keep_vectors and s.ood_data:
+            add("train", "train", self.dataset("train"))
+            add("ood", "ood", self.dataset("ood"))
+        attacks: list[AttackEntry] = []
+        done: set[tuple[str, str]] = set()
+        first = next(iter(self.eval_sets))
+        for rec in records:
+            recipes = ([s.recipes[0]] if "attack" in rec else []) + list(rec.get("attacks", {}))
+            for recipe in recipes:
+                name = rec.get("eval_set") or first
+                if (name, recipe) in done:
+                    continue
+                done.add((name, recipe))
+                data = self.dataset(name=name)
+                indices = self.attacks.sample(data)
+                gold = data.label_indices(model.labels, model.num_labels)[indices]
+                run = self.attacks.run(model, "teacher", data, indices, gold, recipe)
+                settings = self.attacks.attack_settings(recipe)
+                attacks.append(
+                    AttackEntry(
+                        key=self.attacks.snapshot_key(settings, data, indices, gold),
+                        recipe=recipe,
+                        dataset=data.spec,
+                        settings=self.attacks.described(settings, len(indices)),
+                        run=run.to_json(),
+                    )
+                )
+        info: dict[str, Any] = {
+            "spec": getattr(model, "source_spec", model.spec.text),
+            "fingerprint": self.outputs.fingerprint(model),
+            "task": self.task(),
+            "labels": None if model.labels is None else list(model.labels),
+            "num_labels": model.num_labels,
+            "missing": {k: v for k, v in model.missing.items()},
+            "footprint": None,
+        }
+        try:
+            info["footprint"] = vars(self.measurements.footprint(model))
+        except CompressGuardError as exc:
+            info["footprint_error"] = str(exc)
+        target = write(
+            path,
+            model=info,
+            settings=self.output_settings(),
+            entries=entries,
+            attacks=attacks,
+            embeddings=s.snapshot_embeddings,
+        )
+        held = {e.fingerprint: e.n for e in entries}
+        return target, sum(held.values())
 
     def records(self) -> list[dict[str, Any]]:
         """This process's comparisons plus those sent by xdist workers, merged per pair."""

@@ -203,11 +203,22 @@ class AttackRunner:
         )
         store = cache.JsonStore(self.cache_dir, "attacks", "attack") if self.cache_dir else None
         label = f"{role} {model.spec.text} ({settings.recipe})"
-        payload = store.read(key) if store is not None else None
+        if model.spec.kind == "snapshot":  # the run stored with the model's outputs
+            store = None
+            described = (
+                f"recipe {settings.recipe}, candidates {settings.k}, {len(indices)} examples "
+                f"of {dataset.spec}"
+            )
+            payload = model.attack(  # type: ignore[attr-defined]
+                self.snapshot_key(settings, dataset, indices, labels), described
+            )
+        else:
+            payload = store.read(key) if store is not None else None
         if payload is not None:
             run = AttackRun.from_json(payload, cached=True)
+            source = "the snapshot" if model.spec.kind == "snapshot" else "the cache"
             self.progress.finish(
-                f"compressguard: attack on {label}: read from the cache ({_summary(run.examples)})"
+                f"compressguard: attack on {label}: read from {source} ({_summary(run.examples)})"
             )
         else:
             from .search import attack
@@ -234,6 +245,20 @@ class AttackRunner:
             )
         self._runs[memory] = run
         return run
+
+    def snapshot_key(
+        self, settings: AttackSettings, dataset: Dataset, indices: np.ndarray, labels: np.ndarray
+    ) -> str:
+        """The key of a run in a snapshot: the cache key without the model (the snapshot is
+        of one model) and the batch size (the snapshot checks the max length itself)."""
+        return cache.key(
+            FORMAT,
+            {
+                "attack": vars(settings),
+                "parts": self.parts_fingerprint(settings),
+                "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
+            },
+        )
 
     def described(self, settings: AttackSettings, examples: int) -> dict[str, Any]:
         """The attack's settings as the reports show them, recipe defaults resolved."""

@@ -178,7 +178,28 @@ def local_fingerprint(spec: ModelSpec) -> str | None:
     return None
 
 
-class BatchedModel:
+class OneOutput:
+    """``predict_proba`` and ``embed`` from a class's ``encode``."""
+
+    def encode(
+        self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
+    ) -> Encoded:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[Text]) -> np.ndarray:
+        """(N, C) float64 class probabilities in the input order."""
+        probs = self.encode(texts, embeddings=False).probabilities
+        assert probs is not None
+        return probs
+
+    def embed(self, texts: Sequence[Text]) -> np.ndarray:
+        """(N, H) float32 embeddings in the input order."""
+        vectors = self.encode(texts, probabilities=False).embeddings
+        assert vectors is not None
+        return vectors
+
+
+class BatchedModel(OneOutput):
     """Tokenize once, sort by length, run padded batches, return outputs in input order.
 
     Sorting by length keeps padding (and so wasted compute) small; the batches and therefore
@@ -283,15 +304,3 @@ class BatchedModel:
                     vectors = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
                 vectors[index] = pooled
         return Encoded(probs, vectors)
-
-    def predict_proba(self, texts: Sequence[Text]) -> np.ndarray:
-        """(N, C) float64 class probabilities in the input order."""
-        probs = self.encode(texts, embeddings=False).probabilities
-        assert probs is not None
-        return probs
-
-    def embed(self, texts: Sequence[Text]) -> np.ndarray:
-        """(N, H) float32 pooled last hidden states in the input order."""
-        vectors = self.encode(texts, probabilities=False).embeddings
-        assert vectors is not None
-        return vectors

@@ -21,12 +21,17 @@ def load_model(
     pooling: str = "cls",
     embedding_output: str = "last_hidden_state",
 ) -> Model:
-    """Load the model a spec names: Hugging Face (local or Hub), ONNX, int8: or onnx-int8:."""
+    """Load the model a spec names: Hugging Face (local or Hub), ONNX, int8:, onnx-int8: or
+    snapshot: (outputs read from a file; its settings are not checked here)."""
     from .compress import onnx_int8, quantize_torch_int8
     from .hf import HFClassifier
     from .onnx import OnnxClassifier
 
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    if parsed.kind == "snapshot":
+        from ..snapshot import SnapshotModel
+
+        return SnapshotModel(parsed)  # type: ignore[return-value]
     options = {
         "batch_size": batch_size,
         "max_length": max_length,
@@ -62,10 +67,14 @@ def load_model(
 def detect_task(spec: str | ModelSpec) -> str:
     """``"qa"`` for a ``*ForQuestionAnswering`` checkpoint or an ONNX graph with start and end
     logits (and ``int8:``/``onnx-int8:`` of one), else ``"classification"``; read from
-    config.json or the graph's outputs, without loading weights."""
+    config.json, the graph's outputs or a snapshot's manifest, without loading weights."""
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     if parsed.inner is not None:
         return detect_task(parsed.inner)
+    if parsed.kind == "snapshot":
+        from ..snapshot import open_snapshot
+
+        return open_snapshot(parsed.source).task
     if parsed.kind == "onnx":
         import onnx
 

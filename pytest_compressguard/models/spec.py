@@ -6,6 +6,7 @@ Grammar::
     PREFIX    := "int8:" | "onnx-int8:"
     BASE      := local HF directory | .onnx file | directory with model.onnx
                | Hugging Face Hub id | alias (bert-large, distilbert, ...)
+    SPEC      := "snapshot:" PATH   (a file written by --compressguard-snapshot-update)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ALIASES: dict[str, str] = {
 }
 
 PREFIXES = ("int8", "onnx-int8")
+SNAPSHOT = "snapshot"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -35,8 +37,9 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 class ModelSpec:
     """A parsed model spec.
 
-    ``kind`` is one of ``hf`` (local directory), ``onnx`` (file), ``hub``,
-    ``int8`` or ``onnx-int8`` (then ``inner`` is the spec being compressed).
+    ``kind`` is one of ``hf`` (local directory), ``onnx`` (file), ``hub``, ``snapshot``
+    (a snapshot file), ``int8`` or ``onnx-int8`` (then ``inner`` is the spec being
+    compressed).
     """
 
     text: str
@@ -49,6 +52,8 @@ class ModelSpec:
         """A short name for test ids and tables: the basename of a path, the alias of a hub id."""
         if self.inner is not None:
             return f"{self.kind}:{self.inner.name}"
+        if self.kind == "snapshot":
+            return f"snapshot:{Path(self.source).name}"
         if self.kind == "hub":
             return self.text
         return Path(self.text.rstrip("/\\")).name or self.text
@@ -69,15 +74,26 @@ def parse_spec(text: str) -> ModelSpec:
     if not text:
         raise ModelSpecError("empty model spec: pass a local directory, an .onnx file or a Hub id")
     head, sep, rest = text.partition(":")
+    if sep and head == SNAPSHOT and not Path(text).exists():
+        if not Path(rest).expanduser().is_file():
+            raise ModelSpecError(
+                f"no snapshot file {rest!r} (snapshot:PATH names a file written by "
+                "--compressguard-snapshot-update)"
+            )
+        return ModelSpec(text=text, kind=SNAPSHOT, source=str(Path(rest).expanduser()))
     if sep and not Path(text).exists():
         if head not in PREFIXES:
             raise ModelSpecError(
                 f"unknown prefix {head + ':'!r} in model spec {text!r}; known prefixes: "
-                + ", ".join(p + ":" for p in PREFIXES)
+                + ", ".join(p + ":" for p in (*PREFIXES, SNAPSHOT))
             )
         inner = parse_spec(rest)
         if inner.inner is not None:
             raise ModelSpecError(f"model spec {text!r} compresses twice; use one prefix")
+        if inner.kind == SNAPSHOT:
+            raise ModelSpecError(
+                f"model spec {text!r} compresses a snapshot, which holds outputs, not weights"
+            )
         if head == "int8" and inner.kind == "onnx":
             raise ModelSpecError(
                 f"int8: quantizes a PyTorch model, but {rest!r} is ONNX; use onnx-int8:{rest}"
