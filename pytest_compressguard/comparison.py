@@ -57,12 +57,17 @@ class Comparison(Assertions):
         bootstrap: int = 1000,
         seed: int = 0,
         eval_set: str | None = None,
+        fingerprints: dict[str, str] | None = None,
     ) -> None:
         self.teacher = teacher
         self.student = student
         self.dataset = dataset
         #: The eval set's name when a session has several (None with one).
         self.eval_set = eval_set
+        #: The content hashes of the teacher, the student and the eval data (``teacher``,
+        #: ``student``, ``eval_data``): what ``compressguard merge`` checks; None when the
+        #: comparison was built from arrays.
+        self.fingerprints = fingerprints
         self.inputs = inputs
         self.ood_k = ood_k
         self.bootstrap = bootstrap

@@ -318,6 +318,11 @@ class SessionState:
                 bootstrap=s.bootstrap,
                 seed=s.seed,
                 eval_set=name if len(self.eval_sets) > 1 else None,
+                fingerprints={
+                    "teacher": self.outputs.fingerprint(teacher),
+                    "student": self.outputs.fingerprint(student),
+                    "eval_data": self.dataset(name=name).fingerprint,
+                },
             )
         return self.comparisons[key]
 

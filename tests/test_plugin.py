@@ -221,7 +221,12 @@ def test_json_metrics_equal_an_independent_computation(pytester, tiny_models, tm
             "confusion_matrix",
             "mcnemar",
             "probability_sample",
+            "fingerprints",
         }
+        found = comparison["fingerprints"]
+        assert set(found) == {"teacher", "student", "eval_data"}
+        assert found["teacher"] == report["comparisons"][0]["fingerprints"]["teacher"]
+        assert found["student"] != found["teacher"]
         assert comparison["teacher"] == str(tiny_models.teacher)
         assert comparison["dataset"] == str(tiny_models.dev)
         assert comparison["task"] == "classification"

@@ -59,8 +59,11 @@ def metrics(path):
 
 
 def close(live, stored, tolerance):
-    """The metrics of the two runs agree within ``tolerance``; return the largest gap."""
+    """The metrics of the two runs (by pair, or of one pair) agree within ``tolerance``;
+    return the largest gap."""
     assert live.keys() == stored.keys()
+    if not isinstance(next(iter(live)), tuple):
+        live, stored = {(): live}, {(): stored}
     largest = 0.0
     for pair, values in live.items():
         assert values.keys() == stored[pair].keys(), pair

@@ -108,6 +108,8 @@ def record(c: Comparison) -> dict[str, Any]:
     }
     if c.eval_set is not None:
         out["eval_set"] = c.eval_set
+    if c.fingerprints is not None:
+        out["fingerprints"] = dict(c.fingerprints)
     inputs = c.inputs
     if inputs.attack.loaded:
         a = c.attack_results
