@@ -58,6 +58,7 @@ class Comparison(Assertions):
         seed: int = 0,
         eval_set: str | None = None,
         fingerprints: dict[str, str] | None = None,
+        reference: str = "teacher",
     ) -> None:
         self.teacher = teacher
         self.student = student
@@ -68,6 +69,9 @@ class Comparison(Assertions):
         #: ``student``, ``eval_data``): what ``compressguard merge`` checks; None when the
         #: comparison was built from arrays.
         self.fingerprints = fingerprints
+        #: What ``teacher`` is: ``"teacher"``, or ``"baseline"`` for a ``--baseline`` (a
+        #: released model the student must stay compatible with).
+        self.reference = reference
         self.inputs = inputs
         self.ood_k = ood_k
         self.bootstrap = bootstrap

@@ -50,14 +50,15 @@ def read_report(path: Path) -> dict[str, Any]:
 
 def check_same(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
     """Refuse reports made against different teachers or on different eval data."""
-    teacher: tuple[str, str, Path] | None = None
+    teachers: dict[str, tuple[str, str, Path]] = {}
     data: dict[str, tuple[str, Path]] = {}
     for path, records in reports:
         for rec in records:
             found = rec["fingerprints"]
-            if teacher is None:
-                teacher = (found["teacher"], rec["teacher"], path)
-            elif found["teacher"] != teacher[0]:
+            # the teacher of every report, and each --baseline (named by its spec) likewise
+            role = "teacher" if "reference" not in rec else rec["teacher"]
+            teacher = teachers.setdefault(role, (found["teacher"], rec["teacher"], path))
+            if found["teacher"] != teacher[0]:
                 raise CompressGuardError(
                     f"{teacher[2]} and {path} gate against different teachers: {teacher[1]} "
                     f"(fingerprint {teacher[0][:12]}) and {rec['teacher']} (fingerprint "

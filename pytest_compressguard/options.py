@@ -273,6 +273,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SPEC",
     ),
     Option(
+        "--baseline",
+        "baseline",
+        "a released model each student must stay compatible with (typically "
+        "snapshot:PATH of the student in production); every test using guard runs once "
+        "against the teacher and once against each baseline; repeat for several.",
+        model_spec,
+        many=True,
+        metavar="SPEC",
+    ),
+    Option(
         "--eval-data",
         "eval_data",
         "labelled evaluation data: .csv, .tsv, .txt (TSV), .jsonl, .json or "
@@ -584,6 +594,7 @@ class Settings:
 
     teacher: str | None = None
     student: tuple[str, ...] = ()
+    baseline: tuple[str, ...] = ()
     eval_data: tuple[str, ...] = ()
     train_data: str | None = None
     ood_data: str | None = None
@@ -704,10 +715,20 @@ def resolve(config: pytest.Config) -> Settings:
     if settings.teacher and not settings.eval_data:
         raise pytest.UsageError("compressguard: --teacher needs --eval-data")
     if not settings.teacher and (
-        settings.student or settings.eval_data or settings.train_data or settings.ood_data
+        settings.student
+        or settings.baseline
+        or settings.eval_data
+        or settings.train_data
+        or settings.ood_data
     ):
         raise pytest.UsageError(
-            "compressguard: --student, --eval-data, --train-data and --ood-data need --teacher"
+            "compressguard: --student, --baseline, --eval-data, --train-data and --ood-data "
+            "need --teacher"
+        )
+    if settings.teacher in settings.baseline:
+        raise pytest.UsageError(
+            f"compressguard: --baseline {settings.teacher} is the teacher; a baseline is "
+            "another model (the released student)"
         )
     names = [e.name for e in eval_sets(settings)]
     if len(set(names)) != len(names):

@@ -32,7 +32,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "compressguard(data=NAME or [NAMES]): run the test's guard on these --eval-data sets only",
+        "compressguard(data=NAME or [NAMES], reference='teacher' or 'baseline'): run the "
+        "test's guard on these --eval-data sets only, against the teacher or the --baseline "
+        "models only",
     )
     settings = options.resolve(config)
     cache_dir: Path | None = None
@@ -63,20 +65,41 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             scope="session",
             ids=[parse_spec(s).name for s in students],
         )
+    baselines = state.settings.baseline
+    if "compressguard_reference" in metafunc.fixturenames and baselines:
+        wanted = _marked(metafunc.definition, "reference")
+        references = [
+            spec
+            for spec, role in (
+                (state.settings.teacher, "teacher"),
+                *((b, "baseline") for b in baselines),
+            )
+            if wanted is None or role in wanted
+        ]
+        metafunc.parametrize(
+            "compressguard_reference",
+            references,
+            indirect=True,
+            scope="session",
+            ids=[
+                "teacher" if spec == state.settings.teacher else f"vs-{parse_spec(spec).name}"
+                for spec in references
+            ],
+        )
     if "compressguard_data" in metafunc.fixturenames and len(state.eval_sets) > 1:
-        wanted = _marked_sets(metafunc.definition)
+        wanted = _marked(metafunc.definition, "data")
         names = [n for n in state.eval_sets if wanted is None or n in wanted]
         metafunc.parametrize("compressguard_data", names, indirect=True, scope="session", ids=names)
 
 
-def _marked_sets(item: pytest.Item) -> list[str] | None:
-    """The eval sets that ``@pytest.mark.compressguard(data=...)`` restricts a test to (None:
-    every set)."""
+def _marked(item: pytest.Item, what: str) -> list[str] | None:
+    """The eval sets (``what="data"``) or references (``"reference"``) that
+    ``@pytest.mark.compressguard(...)`` restricts a test to (None: every one)."""
     marker = item.get_closest_marker("compressguard")
-    if marker is None or "data" not in marker.kwargs:
+    if marker is None or what not in marker.kwargs:
         return None
-    data = marker.kwargs["data"]
-    return [data] if isinstance(data, str) else list(data)
+    found = marker.kwargs[what]
+    return [found] if isinstance(found, str) else list(found)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -85,7 +108,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not state.settings.teacher:
         return
     for item in items:
-        wanted = _marked_sets(item)
+        references = _marked(item, "reference")
+        odd = [r for r in references or () if r not in ("teacher", "baseline")]
+        if odd:
+            raise pytest.UsageError(
+                f"compressguard: {item.nodeid} is marked for reference "
+                f"{', '.join(map(repr, odd))}; a reference is 'teacher' or 'baseline'"
+            )
+        wanted = _marked(item, "data")
         unknown = [name for name in wanted or () if name not in state.eval_sets]
         if unknown:
             raise pytest.UsageError(
@@ -131,13 +161,29 @@ def compressguard_data(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture(scope="session")
+def compressguard_reference(request: pytest.FixtureRequest) -> str | None:
+    """The spec of the model the current student is compared with: the teacher, or a
+    ``--baseline``; with baselines, tests using it run once per reference (those that
+    ``@pytest.mark.compressguard(reference=...)`` allows)."""
+    return getattr(request, "param", None) or _state(request.config).settings.teacher
+
+
+@pytest.fixture(scope="session")
 def compressguard_comparison(
-    request: pytest.FixtureRequest, teacher: Model, student: Model, compressguard_data: str | None
+    request: pytest.FixtureRequest,
+    teacher: Model,
+    student: Model,
+    compressguard_data: str | None,
+    compressguard_reference: str | None,
 ) -> Comparison:
-    """The session's comparison of the teacher and the current student on the current eval
-    set (for session-scoped fixtures of your own; its checks name no test)."""
+    """The session's comparison of the current student with the teacher (or the current
+    ``--baseline``) on the current eval set (for session-scoped fixtures of your own; its
+    checks name no test)."""
     state = _state(request.config)
-    comparison = _fail_cleanly(lambda: state.comparison(teacher, student, compressguard_data))
+    reference = teacher
+    if compressguard_reference not in (None, teacher.spec.text):
+        reference = _fail_cleanly(lambda: state.model(compressguard_reference))
+    comparison = _fail_cleanly(lambda: state.comparison(reference, student, compressguard_data))
     if state.settings.ood_data:  # embedded here, in a test's setup, not after the last test
         comparison.preload_ood()
     return comparison

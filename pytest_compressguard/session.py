@@ -36,7 +36,7 @@ class SessionState:
     def __init__(self, settings: Settings, cache_dir: Path | None) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
-        self.comparisons: dict[tuple[str, str | None], Comparison] = {}
+        self.comparisons: dict[tuple[str, str, str | None], Comparison] = {}
         self.worker_records: list[dict[str, Any]] = []
         #: The merged records and the --compressguard-pairwise table, made once at the end of
         #: the session for every report.
@@ -303,10 +303,11 @@ class SessionState:
         )
 
     def comparison(self, teacher: Model, student: Model, name: str | None = None) -> Comparison:
-        """The comparison of a student with the teacher on eval set ``name`` (default: the
-        first), made once. With several eval sets it carries the set's name."""
+        """The comparison of a student with the teacher (or a ``--baseline``, passed as
+        ``teacher``) on eval set ``name`` (default: the first), made once. With several eval
+        sets it carries the set's name."""
         name = name or next(iter(self.eval_sets), None)
-        key = (student.spec.text, name)
+        key = (teacher.spec.text, student.spec.text, name)
         if key not in self.comparisons:
             s = self.settings
             self.comparisons[key] = Comparison(
@@ -318,6 +319,7 @@ class SessionState:
                 bootstrap=s.bootstrap,
                 seed=s.seed,
                 eval_set=name if len(self.eval_sets) > 1 else None,
+                reference="teacher" if teacher.spec.text == s.teacher else "baseline",
                 fingerprints={
                     "teacher": self.outputs.fingerprint(teacher),
                     "student": self.outputs.fingerprint(student),
@@ -341,7 +343,7 @@ class SessionState:
         from .pairwise import pairwise
 
         s = self.settings
-        specs = [s.teacher or "", *s.student]
+        specs = list(dict.fromkeys([s.teacher or "", *s.baseline, *s.student]))
         try:
             dataset = self.dataset(name=name)
             models = [self.model(spec) for spec in specs]

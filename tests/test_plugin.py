@@ -465,7 +465,7 @@ def test_help_lists_the_option_group(pytester):
         (["--teacher", "bert-base", "--student", "distilbert"], "*--teacher needs --eval-data"),
         (
             ["--student", "distilbert"],
-            "*--student, --eval-data, --train-data and --ood-data need --teacher",
+            "*--student, --baseline, --eval-data, --train-data and --ood-data need --teacher",
         ),
         (["--ood-k", "0"], "*argument --ood-k: expected a positive integer, got '0'"),
         (["--pooling", "max"], "*argument --pooling: expected cls or mean, got 'max'"),

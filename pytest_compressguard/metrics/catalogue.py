@@ -248,7 +248,6 @@ CATALOGUE: tuple[Metric, ...] = (
         False,
         p.negative_flip_rate_statistic,
         table=None,
-        pairwise=False,
         assertion="the share of examples the teacher gets right and the student gets wrong",
     ),
     _prediction(
@@ -258,7 +257,6 @@ CATALOGUE: tuple[Metric, ...] = (
         True,
         p.backward_trust_compatibility_statistic,
         table=None,
-        pairwise=False,
         assertion="the share of the examples the teacher gets right that the student also "
         "gets right (BTC)",
     ),
@@ -269,7 +267,6 @@ CATALOGUE: tuple[Metric, ...] = (
         True,
         p.backward_error_compatibility_statistic,
         table=None,
-        pairwise=False,
         assertion="the share of the student's errors that the teacher also makes (BEC)",
     ),
     _prediction(

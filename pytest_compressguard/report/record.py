@@ -110,6 +110,8 @@ def record(c: Comparison) -> dict[str, Any]:
         out["eval_set"] = c.eval_set
     if c.fingerprints is not None:
         out["fingerprints"] = dict(c.fingerprints)
+    if c.reference != "teacher":
+        out["reference"] = c.reference
     inputs = c.inputs
     if inputs.attack.loaded:
         a = c.attack_results
@@ -190,6 +192,7 @@ def merge(
         key=lambda r: (
             order.get(r["student"], len(order)),
             r["student"],
+            "reference" in r,  # the teacher's comparison before a baseline's
             sets.get(r.get("eval_set"), len(sets)),
         ),
     )

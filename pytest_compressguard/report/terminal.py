@@ -96,7 +96,8 @@ def lines(records: list[dict[str, Any]]) -> list[str]:
     for (teacher, dataset, eval_set), rows in groups.items():
         n = next((r["n"] for r in rows if r.get("n") is not None), None)
         name = f"{eval_set} = " if eval_set is not None else ""
-        out.append(f"teacher: {teacher}   data: {name}{dataset} (n={n if n is not None else '?'})")
+        role = rows[0].get("reference", "teacher")
+        out.append(f"{role}: {teacher}   data: {name}{dataset} (n={n if n is not None else '?'})")
         first = True
         for table in _TABLES:
             names = [k for k in table if any(metric_value(r, k) is not None for r in rows)]
