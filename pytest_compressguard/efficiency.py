@@ -54,10 +54,11 @@ class Latency:
 
 
 def footprint(model: Model) -> Footprint:
-    """Size and parameters of a loaded model (see the module docstring); a snapshot's are
-    those it recorded of its model."""
-    if model.spec.kind == "snapshot":
-        return model.footprint  # type: ignore[attr-defined,no-any-return]
+    """Size and parameters of a loaded model (see the module docstring); a snapshot's, or a
+    model not loaded yet, those recorded of it."""
+    recorded = getattr(model, "recorded_footprint", None)
+    if recorded is not None:
+        return recorded()  # type: ignore[no-any-return]
     from .models.hf import HFClassifier
     from .models.onnx import OnnxClassifier
     from .models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
@@ -106,8 +107,10 @@ def _torch_weights(module: Any) -> tuple[int, int, bool]:
 
 
 def _runtime(model: Model) -> tuple[str, int]:
+    from .models.deferred import unwrap
     from .models.onnx import OnnxClassifier
 
+    model = unwrap(model)
     if isinstance(model, OnnxClassifier):
         threads = model.session.get_session_options().intra_op_num_threads
         return "onnxruntime", threads or (os.cpu_count() or 1)

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from . import cache
 from .attacks.runner import AttackRunner
 from .comparison import Comparison
 from .data import Dataset, load_dataset
@@ -100,8 +101,50 @@ class SessionState:
         return out
 
     def _load(self, spec: str) -> Model:
-        from .models.resolve import detect_task, load_model
+        """The model, or with a cache directory, a :class:`DeferredModel` when its description
+        is cached (an unchanged rerun then loads no weights)."""
+        from .models.base import local_fingerprint
+        from .models.deferred import FORMAT, DeferredModel, describe, versions
         from .models.spec import parse_spec
+
+        self._check_task(spec)
+        parsed = parse_spec(spec)
+        if parsed.kind == "snapshot":
+            from .snapshot import SnapshotModel
+
+            return SnapshotModel(parsed, self.output_settings())  # type: ignore[return-value]
+        innermost = parsed.inner or parsed
+        source = local_fingerprint(innermost)
+        if self.cache_dir is None or source is None:  # a Hub model is fingerprinted loaded
+            return self._load_now(spec)
+        store = cache.JsonStore(self.cache_dir, "models", "model description")
+        key = cache.key(
+            FORMAT,
+            {
+                "spec": parsed.text,
+                "source": source,
+                "load": {**self.output_settings(), "batch": self.settings.batch_size},
+                "device": self.settings.device,
+                "versions": versions(),
+            },
+        )
+        description = store.read(key)
+        if description is not None:
+            return DeferredModel(  # type: ignore[return-value]
+                parsed, description, partial(self._load_now, spec)
+            )
+        model = self._load_now(spec)
+        store.write(
+            key,
+            describe(
+                model, self.outputs.fingerprint(model), lambda: self.measurements.footprint(model)
+            ),
+        )
+        return model
+
+    def _check_task(self, spec: str) -> None:
+        """A student of another task than the teacher's is refused (unless --task forces)."""
+        from .models.resolve import detect_task
 
         s = self.settings
         task = self.task()
@@ -112,11 +155,13 @@ class SessionState:
                 f"{what[detect_task(spec)]}: compare models of one task (or force one with "
                 "--task)"
             )
-        parsed = parse_spec(spec)
-        if parsed.kind == "snapshot":
-            from .snapshot import SnapshotModel
 
-            return SnapshotModel(parsed, self.output_settings())  # type: ignore[return-value]
+    def _load_now(self, spec: str) -> Model:
+        """The model a spec names, loaded."""
+        from .models.resolve import load_model
+
+        s = self.settings
+        task = self.task()
         cache_dir = self.cache_dir or (self.scratch() if "onnx-int8:" in spec else None)
         if task == "qa":
             from .models.qa_models import load_qa_model

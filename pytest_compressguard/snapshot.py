@@ -380,8 +380,7 @@ class SnapshotModel(OneOutput):
         """The content fingerprint of the model the snapshot was taken of."""
         return str(self.snapshot.model["fingerprint"])
 
-    @property
-    def footprint(self) -> Footprint:
+    def recorded_footprint(self) -> Footprint:
         """The size and parameter count of the model the snapshot was taken of."""
         from .efficiency import Footprint
 
