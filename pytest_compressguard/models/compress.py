@@ -168,11 +168,10 @@ def export_onnx(model: _Torch, target: Path) -> None:
 def _cache_key(source_fingerprint: str, task: str = "classification") -> str:
     """The entry of a source's int8 graph; a question-answering build has its own (a
     classifier's keys are those of format 3)."""
-    import onnxruntime
-    import torch
-    import transformers
+    from importlib.metadata import version
 
-    versions = [torch.__version__, transformers.__version__, onnxruntime.__version__]
+    # read from the installed metadata: a cache hit imports neither torch nor onnxruntime
+    versions = [version("torch"), version("transformers"), version("onnxruntime")]
     parts: dict[str, Any] = {"source": source_fingerprint, "versions": versions}
     if task != "classification":
         parts["task"] = task
