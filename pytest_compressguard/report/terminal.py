@@ -165,13 +165,14 @@ def pairwise_lines(table: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
         f"pairwise, data: {name}{table['dataset']} (n={table['n']}); in pair i-j, model i "
         "takes the teacher's role"
     ]
+    roles = table.get("roles") or ["teacher"] + ["student"] * (len(models) - 1)
     for i, spec in enumerate(models):
         own = "  ".join(
             f"{name} {per_model[name][i]:.4f}"
             for name in per_model
             if per_model[name][i] is not None
         )
-        role = "teacher" if i == 0 else "student"
+        role = roles[i]
         out.append(f"  [{i}] {role} {spec}" + (f"  ({own})" if own else ""))
     names = [
         n for n, rows in table["metrics"].items() if any(v is not None for r in rows for v in r)
