@@ -8,9 +8,9 @@ backward-compatibility metrics against an independent computation.
 Teacher: all-MiniLM-L6-v2 fine-tuned (every weight, 2 epochs) on 4,000 SST-2 training
 sentences (bench/html_report.py's recipe; kept in .bench/minilm-sst2 for reruns). Student:
 ``onnx-int8:`` of it: the cold run builds it; the other runs start from a cache holding the
-built student and no outputs (the build is a model artifact, not an output). Data: the 872 SST-2 dev sentences, 5,000
-other SST-2 training sentences as the Deep-KNN bank, 500 NYT editorial snippets (VADER) as OOD
-candidates.
+built student and no outputs (the build is a model artifact, not an output). Data: the 872
+SST-2 dev sentences, 5,000 other SST-2 training sentences as the Deep-KNN bank, 500 NYT
+editorial snippets (VADER) as OOD candidates.
 
 Targets: the snapshot run loads no teacher weights (safetensors is never imported; torch is,
 by transformers' tokenizer of the ONNX student) and takes less than half the live cold run's

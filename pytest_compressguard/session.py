@@ -486,7 +486,8 @@ class SessionState:
                     )
                 )
         info: dict[str, Any] = {
-            "spec": getattr(model, "source_spec", model.spec.text),
+            # a snapshot's own model (re-snapshotting keeps the name of the model it holds)
+            "spec": model.source_spec if model.spec.kind == "snapshot" else model.spec.text,  # type: ignore[attr-defined]
             "fingerprint": self.outputs.fingerprint(model),
             "task": self.task(),
             "labels": None if model.labels is None else list(model.labels),

@@ -53,6 +53,7 @@ def test_an_unchanged_rerun_loads_no_model(pytester, tiny_models, tmp_path):
             str(script),
             str(pytester.path / "test_gate.py"),
             *args(tiny_models, tiny_models.teacher, cache, second),
+            f"--compressguard-snapshot-update={tmp_path / 'teacher.cgsnap'}",  # no load either
             "-p",
             "no:xdist",
         ],
