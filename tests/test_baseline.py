@@ -54,6 +54,7 @@ def test_a_candidate_against_the_teacher_and_the_released_student(pytester, tiny
         f"--student={tiny_models.onnx}",  # the candidate release
         f"--eval-data={tiny_models.dev}",
         f"--compressguard-json={out}",
+        f"--compressguard-html={tmp_path / 'report.html'}",
         "--compressguard-pairwise",
         "-p",
         "no:randomly",
@@ -88,6 +89,8 @@ def test_a_candidate_against_the_teacher_and_the_released_student(pytester, tiny
         str(tiny_models.onnx),
     ]
     assert report["pairwise"]["roles"] == ["teacher", "baseline", "student"]
+    page = (tmp_path / "report.html").read_text()
+    assert f"[1] baseline <code>snapshot:{released}</code>" in page
     result.stdout.fnmatch_lines([f"  ?1? baseline snapshot:{released}  (accuracy *"])
 
 

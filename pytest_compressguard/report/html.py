@@ -393,6 +393,8 @@ def _pairwise(table: Pairwise | None) -> list[dict[str, Any]] | None:
                 "dataset": one["dataset"],
                 "n": one["n"],
                 "models": one["models"],
+                "roles": one.get("roles")
+                or ["teacher"] + ["student"] * (len(one["models"]) - 1),
                 "figures": shown,
             }
         )
