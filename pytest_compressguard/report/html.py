@@ -393,8 +393,7 @@ def _pairwise(table: Pairwise | None) -> list[dict[str, Any]] | None:
                 "dataset": one["dataset"],
                 "n": one["n"],
                 "models": one["models"],
-                "roles": one.get("roles")
-                or ["teacher"] + ["student"] * (len(one["models"]) - 1),
+                "roles": one.get("roles") or ["teacher"] + ["student"] * (len(one["models"]) - 1),
                 "figures": shown,
             }
         )

@@ -1,0 +1,104 @@
+"""The search for the smallest passing int8 student: its operator groups and requirements
+(work in progress)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_compressguard.search.groups import group_of, groups, quantizable
+from pytest_compressguard.search.requirements import Requirement, RequirementError, parse
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_models, tmp_path_factory):
+    """The tiny teacher exported to ONNX (fp32) and onnxruntime's dynamic int8 of it."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.models.compress import export_onnx
+
+    root = tmp_path_factory.mktemp("export")
+    export_onnx(load_model(str(tiny_models.teacher)), root / "fp32.onnx")
+    quantize_dynamic(str(root / "fp32.onnx"), str(root / "int8.onnx"), weight_type=QuantType.QInt8)
+    return onnx.load(str(root / "fp32.onnx")).graph, onnx.load(str(root / "int8.onnx")).graph
+
+
+def quantized_by_onnxruntime(int8_graph):
+    """The fp32 node names onnxruntime turned into integer operators, read from its output:
+    a ``MatMulInteger`` is named ``<node>_quant`` (a Gemm's ``<node>_MatMul_quant``), a
+    quantized Gather keeps its name and reads a ``*_quantized`` table."""
+    names = set()
+    for node in int8_graph.node:
+        if node.op_type == "MatMulInteger":
+            names.add(node.name.removesuffix("_quant").removesuffix("_MatMul"))
+        elif node.op_type == "Gather" and node.input[0].endswith("_quantized"):
+            names.add(node.name)
+    return names
+
+
+def test_the_groups_cover_every_quantizable_node_once(exported):
+    fp32, int8 = exported
+    nodes = quantizable(fp32)
+    assert set(nodes) == quantized_by_onnxruntime(int8)
+    found = groups(fp32)
+    grouped = [n for members in found.values() for n in members]
+    assert sorted(grouped) == sorted(nodes) and len(grouped) == len(set(grouped))
+    assert list(found) == [
+        "word embeddings",
+        "position and segment embeddings",
+        *(
+            f"layer {i} {part}"
+            for i in (0, 1)
+            for part in (
+                "attention Q/K/V",
+                "attention output",
+                "feed-forward in",
+                "feed-forward out",
+            )
+        ),
+        "pooler",
+        "head",
+    ]
+    assert len(found["layer 1 attention Q/K/V"]) == 3
+    assert found["word embeddings"] == ["/model/bert/embeddings/word_embeddings/Gather"]
+
+
+def test_other_architectures_and_unknown_nodes():
+    # DistilBERT's names
+    assert group_of("/distilbert/transformer/layer.3/attention/q_lin/MatMul") == (
+        "layer 3 attention Q/K/V"
+    )
+    assert group_of("/distilbert/transformer/layer.3/attention/out_lin/MatMul") == (
+        "layer 3 attention output"
+    )
+    assert group_of("/distilbert/transformer/layer.3/ffn/lin2/MatMul") == "layer 3 feed-forward out"
+    assert group_of("/qa_outputs/MatMul") == "head"
+    assert group_of("/some/odd/MatMul") == "other: /some/odd/MatMul"
+
+
+def test_requirements_parse():
+    assert parse("label_loyalty>=0.99@0.95") == Requirement("label_loyalty", ">=", 0.99, 0.95)
+    assert parse(" knn_agreement >= 0.7 ") == Requirement("knn_agreement", ">=", 0.7)
+    assert str(parse("worst_class_drop<=0.02")) == "worst_class_drop<=0.02"
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        ("loyalty 0.9", "is not METRIC>=VALUE or METRIC<=VALUE, optionally @CONFIDENCE"),
+        ("label_loyalty=0.9", "is not METRIC>=VALUE or METRIC<=VALUE"),
+        ("loyalty>=0.9", "loyalty is no metric; the search can require accuracy_drop, "),
+        ("speedup>=2", "speedup cannot be measured on a candidate's outputs"),
+        ("label_loyalty<=0.9", "label_loyalty is better when higher, so require label_"),
+        ("worst_class_drop>=0.1", "is better when lower, so require worst_class_drop<=0.1"),
+        ("label_loyalty>=high", "the threshold 'high' is not a number"),
+        ("label_loyalty>=nan", "the threshold must be finite"),
+        ("label_loyalty>=0.9@95", "the confidence level must lie between 0 and 1"),
+        ("cka>=0.9@0.95", "cka has no bootstrap interval; drop @0.95"),
+    ],
+)
+def test_bad_requirements_say_why(text, sentence):
+    with pytest.raises(RequirementError) as found:
+        parse(text)
+    assert sentence in str(found.value)
