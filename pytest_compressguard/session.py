@@ -481,7 +481,12 @@ class SessionState:
                         key=self.attacks.snapshot_key(settings, data, indices, gold),
                         recipe=recipe,
                         dataset=data.spec,
-                        settings=self.attacks.described(settings, len(indices)),
+                        settings={
+                            **self.attacks.described(settings, len(indices)),
+                            # the content hashes of the masked LM or word vectors, the
+                            # sentence encoder and the lexicon the run used
+                            "parts": self.attacks.parts_fingerprint(settings),
+                        },
                         run=run.to_json(),
                     )
                 )

@@ -21,7 +21,8 @@ def exported(tiny_models, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     export_onnx(load_model(str(tiny_models.teacher)), root / "fp32.onnx")
     quantize_dynamic(str(root / "fp32.onnx"), str(root / "int8.onnx"), weight_type=QuantType.QInt8)
-    return onnx.load(str(root / "fp32.onnx")).graph, onnx.load(str(root / "int8.onnx")).graph
+    fp32, int8 = (onnx.load(str(root / f"{name}.onnx")).graph for name in ("fp32", "int8"))
+    return fp32, int8, root / "fp32.onnx"
 
 
 def quantized_by_onnxruntime(int8_graph):
@@ -38,7 +39,7 @@ def quantized_by_onnxruntime(int8_graph):
 
 
 def test_the_groups_cover_every_quantizable_node_once(exported):
-    fp32, int8 = exported
+    fp32, int8, _ = exported
     nodes = quantizable(fp32)
     assert set(nodes) == quantized_by_onnxruntime(int8)
     found = groups(fp32)
@@ -102,3 +103,22 @@ def test_bad_requirements_say_why(text, sentence):
     with pytest.raises(RequirementError) as found:
         parse(text)
     assert sentence in str(found.value)
+
+
+def test_a_kept_group_stays_float32(exported, tmp_path):
+    """Keeping a group leaves exactly its nodes unquantized, and the file grows by their
+    weights' share."""
+    import onnx
+
+    from pytest_compressguard.search.candidates import quantize_keeping
+
+    fp32, _, path = exported
+    found = groups(fp32)
+    every = quantize_keeping(path, tmp_path / "all.onnx")
+    kept = found["layer 1 feed-forward in"] + found["head"]
+    some = quantize_keeping(path, tmp_path / "some.onnx", kept)
+    assert quantized_by_onnxruntime(onnx.load(str(every)).graph) == set(quantizable(fp32))
+    assert quantized_by_onnxruntime(onnx.load(str(some)).graph) == set(quantizable(fp32)) - set(
+        kept
+    )
+    assert some.stat().st_size > every.stat().st_size

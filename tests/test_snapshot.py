@@ -184,6 +184,9 @@ def test_the_teachers_attack_comes_from_the_snapshot(pytester, tiny_models, tmp_
     )
     again.assert_outcomes(passed=1)
     again.stdout.fnmatch_lines(["*attack on teacher snapshot:*read from the snapshot*"])
+    (held,) = open_snapshot(snap).manifest["attacks"]
+    assert held["recipe"] == "bert-attack" and held["settings"]["examples"] == 20
+    assert set(held["settings"]["parts"]) == {"lexicon", "mlm", "encoder"}
     assert close(metrics(live), metrics(stored), 0.0) == 0.0  # the student's run is recomputed
     other = gate(
         pytester,
