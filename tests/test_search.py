@@ -122,3 +122,54 @@ def test_a_kept_group_stays_float32(exported, tmp_path):
         kept
     )
     assert some.stat().st_size > every.stat().st_size
+
+
+def test_a_candidate_is_measured_as_the_gate_measures_it(pytester, tiny_models, tmp_path):
+    """The search's measurement of a student equals the plugin's gate on the same data:
+    point values, and the interval bound that decides a requirement with a confidence."""
+    import csv
+    import json
+
+    import numpy as np
+
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.search.evaluate import measure, reference
+
+    report = tmp_path / "gate.json"
+    pytester.makepyfile(test_gate="def test_x(guard):\n    guard.assert_ood_agreement(min=0)\n")
+    pytester.runpytest_inprocess(
+        f"--teacher={tiny_models.teacher}",
+        f"--student={tiny_models.student}",
+        f"--eval-data={tiny_models.dev}",
+        f"--train-data={tiny_models.train}",
+        f"--ood-data={tiny_models.ood}",
+        f"--compressguard-json={report}",
+        "-p",
+        "no:randomly",
+    ).assert_outcomes(passed=1)
+    record = json.loads(report.read_text())["comparisons"][0]
+    teacher, student = load_model(str(tiny_models.teacher)), load_model(str(tiny_models.student))
+    texts = [t for t, _ in tiny_models.dev_rows]
+    labels = np.array([y for _, y in tiny_models.dev_rows])
+    bank = [r["text"] for r in csv.DictReader(tiny_models.train.open())]
+    ref = reference(teacher, texts, labels, bank=bank, ood=tiny_models.ood_texts)
+    wanted = [
+        parse("label_loyalty>=0.99@0.95"),
+        parse("knn_agreement>=0.1"),
+        parse("worst_class_drop<=0.5"),
+        parse("ood_agreement>=0.5"),
+    ]
+    found = measure(student, ref, wanted)
+    metrics = record["metrics"]
+    for r in wanted:
+        assert found.point[str(r)] == pytest.approx(metrics[r.metric], abs=1e-12)
+    assert found.decisive["label_loyalty>=0.99@0.95"] == pytest.approx(
+        record["ci"]["label_loyalty"][0], abs=1e-12
+    )
+    assert found.holds == {
+        "label_loyalty>=0.99@0.95": record["ci"]["label_loyalty"][0] >= 0.99,
+        "knn_agreement>=0.1": metrics["knn_agreement"] >= 0.1,
+        "worst_class_drop<=0.5": metrics["worst_class_drop"] <= 0.5,
+        "ood_agreement>=0.5": metrics["ood_agreement"] >= 0.5,
+    }
+    assert not found.passes  # the weaker student is not 99% loyal at 95% confidence
