@@ -173,3 +173,96 @@ def test_a_candidate_is_measured_as_the_gate_measures_it(pytester, tiny_models, 
         "ood_agreement>=0.5": metrics["ood_agreement"] >= 0.5,
     }
     assert not found.passes  # the weaker student is not 99% loyal at 95% confidence
+
+
+def outlier_teacher(source, target):
+    """The teacher with one value unit of layer 1 scaled up 1,000x and the attention output's
+    matching column scaled down as much: the same function in float32 (attention mixes values
+    linearly), but one int8 scale for the whole value matrix then rounds its other weights
+    away."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    shutil.copytree(source, target)
+    model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+    layer = model.bert.encoder.layer[1]
+    with torch.no_grad():
+        layer.attention.self.value.weight[3] *= 1000.0
+        layer.attention.self.value.bias[3] *= 1000.0
+        layer.attention.output.dense.weight[:, 3] /= 1000.0
+    model.save_pretrained(target)
+    return target
+
+
+def run_search(teacher_dir, tiny_models, tmp_path, *required, **options):
+    import numpy as np
+
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.search.tune import search
+
+    teacher = load_model(str(teacher_dir))
+    texts = [t for t, _ in tiny_models.dev_rows]
+    labels = np.array([y for _, y in tiny_models.dev_rows])
+    folder = tmp_path / "teacher-fp32"
+
+    def load(path):
+        return load_model(str(path), tokenizer=str(folder))
+
+    return search(
+        teacher,
+        texts,
+        labels,
+        [parse(r) for r in required],
+        tmp_path,
+        load=load,
+        bootstrap=200,
+        **options,
+    )
+
+
+def test_a_requirement_all_int8_meets_keeps_nothing(tiny_models, tmp_path):
+    outcome, _ = run_search(tiny_models.teacher, tiny_models, tmp_path, "label_loyalty>=0.5")
+    assert outcome.best.kept == () and outcome.sensitivity == {}
+    assert outcome.verified and outcome.evaluations == 1
+
+
+def test_a_requirement_only_float32_meets_keeps_every_group(tiny_models, tmp_path):
+    outcome, _ = run_search(tiny_models.teacher, tiny_models, tmp_path, "kl_divergence<=1e-9")
+    assert set(outcome.best.kept) == set(outcome.groups)
+    assert outcome.verified
+    assert any("requirements forced it" in note for note in outcome.notes)
+
+
+def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path):
+    from pytest_compressguard.search.tune import split, write_student
+    from tests import tiny
+
+    teacher = outlier_teacher(tiny_models.teacher, tmp_path / "outlier")
+    outcome, folder = run_search(
+        teacher, tiny_models, tmp_path / "work", "label_loyalty>=0.95", "kl_divergence<=0.01"
+    )
+    ranked = sorted(outcome.scores, key=lambda g: -outcome.scores[g])
+    assert ranked[0] == "layer 1 attention Q/K/V", outcome.scores
+    assert not outcome.all_int8.measured.passes
+    assert outcome.best.kept == ("layer 1 attention Q/K/V",)
+    # all-int8, then each group alone; the forward pass takes the top-ranked group first, whose
+    # candidate is already measured, and the backward pass's trial without it is all-int8
+    assert outcome.evaluations == 1 + len(outcome.groups)
+    assert outcome.verified
+    assert outcome.all_int8.size_bytes < outcome.best.size_bytes < outcome.teacher_bytes
+    # the written student loads as a student and passes the gate on the held-out split
+    student = write_student(outcome.best, folder, tmp_path / "student")
+    _, held = split(len(tiny_models.dev_rows), 0.5, 0)
+    data = tiny.write_csv(tmp_path / "held.csv", [tiny_models.dev_rows[i] for i in held])
+    pytester.makepyfile(
+        test_gate="""
+def test_requirements(guard):
+    guard.assert_label_loyalty(min=0.95)
+    guard.assert_kl_divergence(max=0.01)
+"""
+    )
+    pytester.runpytest_inprocess(
+        f"--teacher={teacher}", f"--student={student}", f"--eval-data={data}"
+    ).assert_outcomes(passed=1)
