@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from pytest_compressguard.search.groups import group_of, groups, quantizable
+from pytest_compressguard.search.groups import group_of, groups, quantizable, weight_bytes
 from pytest_compressguard.search.requirements import Requirement, RequirementError, parse
 
 
@@ -38,7 +40,7 @@ def quantized_by_onnxruntime(int8_graph):
     return names
 
 
-def test_the_groups_cover_every_quantizable_node_once(exported):
+def test_the_groups_cover_every_quantizable_node_once(exported, tiny_models):
     fp32, int8, _ = exported
     nodes = quantizable(fp32)
     assert set(nodes) == quantized_by_onnxruntime(int8)
@@ -63,6 +65,14 @@ def test_the_groups_cover_every_quantizable_node_once(exported):
     ]
     assert len(found["layer 1 attention Q/K/V"]) == 3
     assert found["word embeddings"] == ["/model/bert/embeddings/word_embeddings/Gather"]
+    config = json.loads((tiny_models.teacher / "config.json").read_text())
+    sizes = weight_bytes(fp32)
+    assert sizes["/model/bert/embeddings/word_embeddings/Gather"] == (
+        config["vocab_size"] * config["hidden_size"] * 4
+    )
+    assert sizes["/model/bert/encoder/layer.0/intermediate/dense/MatMul"] == (
+        config["hidden_size"] * config["intermediate_size"] * 4
+    )
 
 
 def test_other_architectures_and_unknown_nodes():

@@ -66,3 +66,17 @@ def groups(graph: Any) -> dict[str, list[str]]:
     for node in quantizable(graph):
         out.setdefault(group_of(node), []).append(node)
     return out
+
+
+def weight_bytes(graph: Any) -> dict[str, int]:
+    """The float32 bytes of each quantizable node's weight (what keeping it costs)."""
+    import numpy as np
+
+    sizes = {init.name: int(np.prod(init.dims, dtype=np.int64)) * 4 for init in graph.initializer}
+    wanted = set(quantizable(graph))
+    out = {}
+    for node in graph.node:
+        if node.name in wanted:
+            weight = node.input[0] if node.op_type == "Gather" else node.input[1]
+            out[node.name] = sizes[weight]
+    return out

@@ -7,8 +7,8 @@ required metrics hold against the teacher.
    score is what it gives back on the requirements all-int8 misses (each gain divided by
    all-int8's shortfall on that requirement), ties in graph order.
 3. Forward: groups are kept in score order until every requirement holds on the calibration
-   split. Backward: each kept group, the least useful first, goes back to int8 when the
-   requirements still hold without it. Both passes stop at the evaluation budget.
+   split. Backward: each kept group, the largest (in float32 weight bytes) first, goes back to
+   int8 when the requirements still hold without it. Both passes stop at the evaluation budget.
 4. The result is measured on the held-out split with the same code; only a verified candidate
    is written.
 """
@@ -29,6 +29,7 @@ from ..models.base import Model, Text
 from .candidates import quantize_keeping
 from .evaluate import Measured, Reference, measure, reference
 from .groups import groups as find_groups
+from .groups import weight_bytes
 from .requirements import Requirement
 
 _TOKENIZER_FILES = (
@@ -120,7 +121,11 @@ class Search:
         self.bootstrap = bootstrap
         self.seed = seed
         self.progress = progress
-        self.groups = find_groups(onnx.load(str(fp32), load_external_data=False).graph)
+        graph = onnx.load(str(fp32), load_external_data=False).graph
+        self.groups = find_groups(graph)
+        weights = weight_bytes(graph)
+        #: the float32 bytes of each group's weights
+        self.bytes = {g: sum(weights[n] for n in nodes) for g, nodes in self.groups.items()}
         self.evaluations = 0
         self._made: dict[frozenset[str], Candidate] = {}
 
@@ -187,8 +192,8 @@ class Search:
                     "every group is kept in float32: the requirements forced it (the student "
                     "is the teacher's float32 export)"
                 )
-        if best.measured.passes:  # backward: the least useful kept group first
-            for name in sorted(kept, key=lambda g: (scores.get(g, 0.0), -len(self.groups[g]))):
+        if best.measured.passes:  # backward: the largest kept group first (smallest size)
+            for name in sorted(kept, key=lambda g: (-self.bytes[g], scores.get(g, 0.0))):
                 if not self._budget():
                     notes.append("the evaluation budget ran out in the backward pass")
                     break
