@@ -183,6 +183,13 @@ def test_a_candidate_is_measured_as_the_gate_measures_it(pytester, tiny_models, 
         "ood_agreement>=0.5": metrics["ood_agreement"] >= 0.5,
     }
     assert not found.passes  # the weaker student is not 99% loyal at 95% confidence
+    # a guard band: a threshold just under the bound holds, but not by half the width again
+    low, high = record["ci"]["label_loyalty"]
+    just = [Requirement("label_loyalty", ">=", low - 1e-9, 0.95)]
+    assert measure(student, ref, just).passes
+    banded = measure(student, ref, just, margin=1.0)
+    assert banded.spread[str(just[0])] == pytest.approx((high - low) / 2, abs=1e-12)
+    assert not banded.passes
 
 
 def outlier_teacher(source, target):

@@ -9,7 +9,7 @@ paired-bootstrap interval that decides, exactly as an ``assert_*`` with ``confid
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +43,8 @@ class Measured:
     point: dict[str, float]
     decisive: dict[str, float]
     holds: dict[str, bool]
+    #: half the interval's width, for a requirement with a confidence level (else 0)
+    spread: dict[str, float] = field(default_factory=dict)
 
     @property
     def passes(self) -> bool:
@@ -80,9 +82,12 @@ def measure(
     bootstrap: int = 1000,
     seed: int = 0,
     ood_k: int = 10,
+    margin: float = 0.0,
 ) -> Measured:
     """The candidate's required metrics on the reference's texts (OOD metrics need the bank
-    and OOD texts in the reference)."""
+    and OOD texts in the reference). With a ``margin``, a requirement with a confidence level
+    holds only when its deciding bound clears the threshold by ``margin`` times half the
+    interval's width (a guard band for a split that will be checked again on other data)."""
     found = candidate.encode(list(ref.texts))
     ood = None
     if ref.bank is not None and ref.ood is not None:
@@ -105,7 +110,7 @@ def measure(
         bootstrap=bootstrap,
         seed=seed,
     )
-    point, decisive, holds = {}, {}, {}
+    point, decisive, holds, spread = {}, {}, {}, {}
     for r in requirements:
         key = str(r)
         entry = METRICS[r.metric]
@@ -116,6 +121,8 @@ def measure(
             k = param if isinstance(param, int) else DEFAULT_K
             low, high = comparison.interval(r.metric, r.confidence, k=k)
             value = low if r.op == ">=" else high
+            spread[key] = (high - low) / 2
         decisive[key] = value
-        holds[key] = value >= r.threshold if r.op == ">=" else value <= r.threshold
-    return Measured(point, decisive, holds)
+        band = margin * spread.get(key, 0.0)
+        holds[key] = value - band >= r.threshold if r.op == ">=" else value + band <= r.threshold
+    return Measured(point, decisive, holds, spread)

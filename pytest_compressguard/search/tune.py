@@ -8,7 +8,10 @@ required metrics hold against the teacher.
    all-int8's shortfall on that requirement), ties in graph order.
 3. Forward: groups are kept in score order until every requirement holds on the calibration
    split. Backward: each kept group, the largest (in float32 weight bytes) first, goes back to
-   int8 when the requirements still hold without it. Both passes stop at the evaluation budget.
+   int8 when the requirements still hold without it. On the calibration split a requirement
+   with a confidence level must clear its threshold by ``margin`` (default 1) times half its
+   interval's width: the held-out check draws a new interval of the same width around a
+   point that moves by about as much. Both passes stop at the evaluation budget.
 4. The result is measured on the held-out split with the same code; only a verified candidate
    is written.
 """
@@ -108,6 +111,7 @@ class Search:
         max_evaluations: int = 200,
         bootstrap: int = 1000,
         seed: int = 0,
+        margin: float = 1.0,
         progress: Callable[[str], None] = lambda line: None,
     ) -> None:
         import onnx
@@ -120,6 +124,7 @@ class Search:
         self.max_evaluations = max_evaluations
         self.bootstrap = bootstrap
         self.seed = seed
+        self.margin = margin
         self.progress = progress
         graph = onnx.load(str(fp32), load_external_data=False).graph
         self.groups = find_groups(graph)
@@ -143,6 +148,7 @@ class Search:
                 self.requirements,
                 bootstrap=self.bootstrap,
                 seed=self.seed,
+                margin=self.margin,
             )
             self.evaluations += 1
             self._made[key] = Candidate(ordered, path, path.stat().st_size, measured)
@@ -272,6 +278,7 @@ def search(
     seed: int = 0,
     max_evaluations: int = 200,
     bootstrap: int = 1000,
+    margin: float = 1.0,
     bank: Sequence[Text] = (),
     ood: Sequence[Text] = (),
     progress: Callable[[str], None] = lambda line: None,
@@ -300,6 +307,7 @@ def search(
         max_evaluations=max_evaluations,
         bootstrap=bootstrap,
         seed=seed,
+        margin=margin,
         progress=progress,
     ).run(refs[1])
     return found, folder
