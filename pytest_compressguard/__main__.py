@@ -1,8 +1,8 @@
-"""``python -m pytest_compressguard merge ...``: the ``compressguard`` command."""
+"""``python -m pytest_compressguard merge|search ...``: the ``compressguard`` command."""
 
 import sys
 
-from .merge import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

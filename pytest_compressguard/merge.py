@@ -87,26 +87,9 @@ def merge_reports(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     return merge(records, students, eval_sets)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``compressguard merge REPORT... [--compressguard-json PATH] [--compressguard-html
-    PATH]``: print the merged summary and write the reports; exit 1 when a check failed, 2
-    when the reports cannot be merged."""
-    parser = argparse.ArgumentParser(
-        prog="compressguard",
-        description="Tools of pytest-compressguard.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    merge = commands.add_parser(
-        "merge",
-        help="combine the JSON reports of several jobs (one teacher, the same eval data)",
-        description="Combine the JSON reports of several jobs into one summary, one JSON "
-        "report and one HTML report. Reports against different teachers, or on eval sets of "
-        "different content, are refused.",
-    )
-    merge.add_argument("reports", nargs="+", metavar="REPORT", help="a --compressguard-json file")
-    merge.add_argument("--compressguard-json", dest="json", metavar="PATH")
-    merge.add_argument("--compressguard-html", dest="html", metavar="PATH")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """``compressguard merge``: print the merged summary and write the reports; exit 1 when
+    a check failed, 2 when the reports cannot be merged."""
     try:
         records = merge_reports(args.reports)
     except CompressGuardError as exc:
@@ -132,3 +115,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{failed} failed checks"
     )
     return 1 if failed else 0
+
+
+def add_parser(commands: Any) -> None:
+    """The ``merge`` subcommand and its options."""
+    merge = commands.add_parser(
+        "merge",
+        help="combine the JSON reports of several jobs (one teacher, the same eval data)",
+        description="Combine the JSON reports of several jobs into one summary, one JSON "
+        "report and one HTML report. Reports against different teachers, or on eval sets of "
+        "different content, are refused.",
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT", help="a --compressguard-json file")
+    merge.add_argument("--compressguard-json", dest="json", metavar="PATH")
+    merge.add_argument("--compressguard-html", dest="html", metavar="PATH")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``compressguard`` command (kept here for callers of ``merge.main``)."""
+    from .cli import main as cli_main
+
+    return cli_main(argv)

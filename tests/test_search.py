@@ -283,3 +283,58 @@ def test_requirements(guard):
     pytester.runpytest_inprocess(
         f"--teacher={teacher}", f"--student={student}", f"--eval-data={data}"
     ).assert_outcomes(passed=1)
+
+
+def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, monkeypatch):
+    """``compressguard search``: the teacher from the ini file (the plugin's key), the rest on
+    the command line; the student and the JSON report are written."""
+    from pytest_compressguard.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pytest.ini").write_text(
+        f"[pytest]\ncompressguard_teacher = {tiny_models.teacher}\n"
+    )
+    out, report = tmp_path / "student", tmp_path / "search.json"
+    code = main(
+        [
+            "search",
+            f"--eval-data={tiny_models.dev}",
+            "--require=label_loyalty>=0.9",
+            f"--out={out}",
+            f"--compressguard-json={report}",
+            "--compressguard-bootstrap=100",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"compressguard search: student written to {out}" in printed
+    assert "kept in float32: nothing" in printed
+    assert {"model.onnx", "config.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
+    found = json.loads(report.read_text())
+    assert found["verified"] and found["kept_fp32"] == [] and found["evaluations"] == 1
+
+
+def test_the_command_refuses_bad_input_and_writes_nothing_unverified(tiny_models, tmp_path, capsys):
+    from pytest_compressguard.cli import main
+
+    base = [f"--teacher={tiny_models.teacher}", f"--eval-data={tiny_models.dev}"]
+    out = tmp_path / "student"
+    assert main(["search", *base, "--require=loyalty>=0.9", f"--out={out}"]) == 2
+    assert "compressguard search: requirement 'loyalty>=0.9'" in capsys.readouterr().err
+    assert main(["search", *base, f"--out={out}"]) == 2
+    assert "needs at least one --require" in capsys.readouterr().err
+    code = main(
+        [
+            "search",
+            *base,
+            "--require=accuracy_drop<=-0.5",  # 50 points better than the teacher: never
+            "--search-max-evaluations=3",
+            f"--out={out}",
+            "--compressguard-bootstrap=50",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "no student written (none was verified)" in printed
+    assert "the evaluation budget ran out in the forward pass" in printed
+    assert not out.exists()

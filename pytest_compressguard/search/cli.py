@@ -1,0 +1,270 @@
+"""``compressguard search``: the smallest int8 student of a teacher that passes the given
+requirements, verified on held-out data and written as a model directory.
+
+Options named as the plugin's mean what they mean there, and when not given are read from the
+plugin's ini keys (``compressguard_teacher``, ``compressguard_eval_data``, ...) in the
+``pytest.ini``, ``pyproject.toml``, ``tox.ini`` or ``setup.cfg`` of the working directory or
+the nearest parent that has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import CompressGuardError
+
+#: The plugin's options the search reads, by dest.
+SHARED = (
+    "teacher",
+    "eval_data",
+    "train_data",
+    "ood_data",
+    "text_column",
+    "text_pair_column",
+    "label_column",
+    "tokenizer",
+    "batch_size",
+    "max_length",
+    "pooling",
+    "seed",
+    "bootstrap",
+)
+
+
+def ini_values(start: Path) -> dict[str, Any]:
+    """The pytest ini section of the nearest configuration file (pytest's order of files)."""
+    import iniconfig
+
+    for folder in (start, *start.parents):
+        for name, section in (
+            ("pytest.ini", "pytest"),
+            (".pytest.ini", "pytest"),
+            ("pyproject.toml", None),
+            ("tox.ini", "pytest"),
+            ("setup.cfg", "tool:pytest"),
+        ):
+            path = folder / name
+            if not path.is_file():
+                continue
+            if section is None:
+                try:
+                    import tomllib
+                except ImportError:  # Python 3.10: pytest depends on tomli there
+                    import tomli as tomllib  # type: ignore[no-redef]
+                found = tomllib.loads(path.read_text(encoding="utf-8"))
+                options = found.get("tool", {}).get("pytest", {}).get("ini_options")
+                if options is not None:
+                    return dict(options)
+                continue
+            config = iniconfig.IniConfig(str(path))
+            if section in config:
+                return dict(config[section].items())
+            if name in ("pytest.ini", ".pytest.ini"):
+                return {}
+    return {}
+
+
+def add_parser(commands: Any) -> None:
+    """The ``search`` subcommand and its options."""
+    from ..options import OPTIONS
+
+    parser = commands.add_parser(
+        "search",
+        help="find the smallest int8 student that passes behavioural requirements",
+        description="Quantize the teacher to int8 except the operator groups that cost the "
+        "required metrics most; verify the result on held-out data and write it.",
+    )
+    by_dest = {o.dest: o for o in OPTIONS}
+    for dest in SHARED:
+        option = by_dest[dest]
+        parser.add_argument(
+            option.flag,
+            dest=dest,
+            type=option.parse,
+            metavar=option.metavar,
+            help=option.help,
+        )
+    parser.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="REQ",
+        help="METRIC>=VALUE or METRIC<=VALUE, optionally @CONFIDENCE "
+        "(e.g. label_loyalty>=0.99@0.95); repeat for several.",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="where the student goes.")
+    parser.add_argument(
+        "--search-split",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="share of the eval data that calibrates; the rest verifies. Default 0.5.",
+    )
+    parser.add_argument(
+        "--search-max-evaluations",
+        type=int,
+        default=200,
+        metavar="N",
+        help="candidates measured at most. Default 200.",
+    )
+    parser.add_argument(
+        "--search-margin",
+        type=float,
+        default=1.0,
+        metavar="M",
+        help="on the calibration split a requirement with a confidence must clear its "
+        "threshold by M times half its interval's width. Default 1.",
+    )
+    parser.add_argument("--compressguard-json", dest="json", metavar="PATH")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared options: the command line, else the ini key, else the plugin's default."""
+    from ..options import OPTIONS, Settings
+
+    ini = ini_values(Path.cwd())
+    by_dest = {o.dest: o for o in OPTIONS}
+    out: dict[str, Any] = {}
+    for dest in SHARED:
+        value = getattr(args, dest)
+        option = by_dest[dest]
+        if value is None and option.ini in ini:
+            raw = ini[option.ini]
+            if option.many:
+                items = raw if isinstance(raw, list) else str(raw).split()
+                value = [option.parse(str(item)) for item in items]
+            else:
+                value = option.parse(str(raw))
+        out[dest] = value if value is not None else getattr(Settings(), dest)
+    if isinstance(out["eval_data"], (list, tuple)):
+        if len(out["eval_data"]) != 1:
+            raise CompressGuardError("the search takes one --eval-data set")
+        out["eval_data"] = out["eval_data"][0]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the search; 0 when a verified student was written, 1 when none was, 2 for bad
+    input."""
+    from .requirements import parse
+
+    try:
+        s = _settings(args)
+        if not s["teacher"] or not s["eval_data"]:
+            raise CompressGuardError("the search needs --teacher and --eval-data")
+        if not args.require:
+            raise CompressGuardError("the search needs at least one --require")
+        requirements = [parse(text) for text in args.require]
+        outcome, lines = _search(s, args, requirements)
+    except CompressGuardError as exc:
+        print(f"compressguard search: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0 if outcome.verified else 1
+
+
+def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]) -> Any:
+    import tempfile
+
+    from ..data import load_dataset
+    from ..models import load_model
+    from ..options import EvalSet
+    from .tune import search, summary, write_student
+
+    spec = EvalSet.parse(s["eval_data"]).spec
+    columns = {
+        "text_column": s["text_column"],
+        "pair_column": s["text_pair_column"],
+        "label_column": s["label_column"],
+    }
+    data = load_dataset(spec, **columns, labels="required")
+    options = {
+        "batch_size": s["batch_size"],
+        "max_length": s["max_length"] or 128,
+        "pooling": s["pooling"],
+        "tokenizer": s["tokenizer"],
+    }
+    teacher = load_model(s["teacher"], **options)
+    if teacher.num_labels is None:
+        raise CompressGuardError(f"{s['teacher']} has no classification head to search with")
+    labels = data.label_indices(teacher.labels, teacher.num_labels)
+    bank = ood = ()
+    if s["train_data"] and s["ood_data"]:
+        bank = load_dataset(s["train_data"], **columns, labels="ignored").texts
+        ood = load_dataset(s["ood_data"], **columns, labels="ignored").texts
+    work = Path(tempfile.mkdtemp(prefix="compressguard-search-"))
+    folder = work / "teacher-fp32"
+
+    def load(path: Path) -> Any:
+        return load_model(str(path), **{**options, "tokenizer": str(folder)})
+
+    outcome, folder = search(
+        teacher,
+        data.texts,
+        labels,
+        requirements,
+        work,
+        load=load,
+        share=args.search_split,
+        seed=s["seed"],
+        max_evaluations=args.search_max_evaluations,
+        bootstrap=s["bootstrap"],
+        margin=args.search_margin,
+        bank=bank,
+        ood=ood,
+        progress=lambda line: print(f"compressguard search: {line}", flush=True),
+    )
+    lines = report_lines(outcome, s["teacher"], len(data))
+    if outcome.verified:
+        written = write_student(outcome.best, folder, Path(args.out))
+        lines.append(f"compressguard search: student written to {written}")
+    else:
+        lines.append("compressguard search: no student written (none was verified)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary(outcome), indent=2) + "\n")
+        lines.append(f"compressguard search: report written to {args.json}")
+    return outcome, lines
+
+
+def report_lines(outcome: Any, teacher: str, n: int) -> list[str]:
+    """The outcome as terminal lines."""
+
+    def shown(measured: Any) -> str:
+        parts = []
+        for key, value in measured.point.items():
+            bound = ""
+            if key in measured.spread:
+                bound = f" (bound {measured.decisive[key]:.4f})"
+            verdict = "holds" if measured.holds[key] else "MISSES"
+            parts.append(f"{key}: {value:.4f}{bound} {verdict}")
+        return "; ".join(parts)
+
+    best = outcome.best
+    lines = [
+        f"compressguard search: teacher {teacher}, {n} examples, {len(outcome.groups)} groups, "
+        f"{outcome.evaluations} evaluations in {outcome.seconds:.0f} s",
+        f"  all-int8 ({outcome.all_int8.size_bytes / 1e6:.1f} MB, "
+        f"{outcome.all_int8.size_bytes / outcome.teacher_bytes:.2f} of the teacher): "
+        + shown(outcome.all_int8.measured),
+    ]
+    ranked = sorted(outcome.scores, key=lambda g: -outcome.scores[g])
+    if ranked:
+        lines.append(
+            "  sensitivity (gain when kept alone in float32): "
+            + ", ".join(f"{g} {outcome.scores[g]:.2f}" for g in ranked[:8])
+        )
+    lines.append(
+        f"  kept in float32: {', '.join(best.kept) or 'nothing'}; "
+        f"{best.size_bytes / 1e6:.1f} MB = {best.size_bytes / outcome.teacher_bytes:.2f} of the "
+        f"teacher, {best.size_bytes / outcome.all_int8.size_bytes:.2f} of all-int8"
+    )
+    lines.append(f"  calibration: {shown(best.measured)}")
+    if outcome.held_out is not None:
+        lines.append(f"  held out: {shown(outcome.held_out)}")
+    lines.extend(f"  note: {note}" for note in outcome.notes)
+    return lines
