@@ -269,6 +269,19 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
     assert outcome.evaluations == 1 + len(outcome.groups)
     assert outcome.verified
     assert outcome.all_int8.size_bytes < outcome.best.size_bytes < outcome.teacher_bytes
+    # the HTML report: a bar per group and requirement, the kept group marked
+    import re
+
+    from pytest_compressguard.search.report import render
+    from pytest_compressguard.search.tune import summary
+
+    page = render({**summary(outcome), "teacher": "t", "data": "d", "n": 120})
+    chart = page[page.index('aria-label="sensitivity of each group"') :]
+    assert len(re.findall(r"<rect ", chart)) == 2 * len(outcome.groups)
+    assert re.findall(r'font-weight="bold">([^<]*)</text>', chart) == [
+        "layer 1 attention Q/K/V (kept)"
+    ]
+    assert "A verified student: " in page and "Kept in float32: layer 1 attention Q/K/V" in page
     # the written student loads as a student and passes the gate on the held-out split
     student = write_student(outcome.best, folder, tmp_path / "student")
     _, held = split(len(tiny_models.dev_rows), 0.5, 0)
@@ -302,6 +315,7 @@ def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, mo
             "--require=label_loyalty>=0.9",
             f"--out={out}",
             f"--compressguard-json={report}",
+            f"--compressguard-html={tmp_path / 'search.html'}",
             "--compressguard-bootstrap=100",
         ]
     )
@@ -312,6 +326,9 @@ def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, mo
     assert {"model.onnx", "config.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
     found = json.loads(report.read_text())
     assert found["verified"] and found["kept_fp32"] == [] and found["evaluations"] == 1
+    assert found["n"] == len(tiny_models.dev_rows) and found["teacher"] == str(tiny_models.teacher)
+    page = (tmp_path / "search.html").read_text()
+    assert "All-int8 met every requirement: no group needed measuring." in page
 
 
 def test_the_command_refuses_bad_input_and_writes_nothing_unverified(tiny_models, tmp_path, capsys):

@@ -166,6 +166,42 @@ def attack_bars(models: list[tuple[str, str, float, float]]) -> Markup:
     return _svg(w, h, "".join(parts), "accuracy before and after the attack")
 
 
+def sensitivity_bars(rows: list[tuple[str, bool, list[float]]], requirements: list[str]) -> Markup:
+    """Each group's gain on each requirement when it alone is kept in float32: rows of
+    (group, kept in the result, [gain per requirement]); a gain is in the requirement's
+    units, positive toward passing. Bars of a kept group are drawn solid, others faded."""
+    bar, gap, left, w = 8, 10, 300, 780
+    per = max(1, len(requirements))
+    h = len(rows) * (per * bar + gap) + 40
+    largest = max((abs(g) for _, _, gains in rows for g in gains), default=0.0) or 1.0
+    zero = left + (w - left - 70) / 2
+    scale = (w - left - 70) / 2 / largest
+    parts = [
+        f'<line x1="{zero:.1f}" y1="2" x2="{zero:.1f}" y2="{h - 30}" stroke="#999"/>'
+        f'<text x="{zero:.1f}" y="{h - 16}" text-anchor="middle" font-size="11">0</text>'
+        f'<text x="{w - 70:.1f}" y="{h - 16}" text-anchor="end" font-size="11">'
+        f"+{largest:.3g} (toward passing)</text>"
+    ]
+    for i, (group, kept, gains) in enumerate(rows):
+        y = 4 + i * (per * bar + gap)
+        weight = ' font-weight="bold"' if kept else ""
+        parts.append(
+            f'<text x="{left - 6}" y="{y + per * bar / 2 + 4:.1f}" text-anchor="end" '
+            f'font-size="11"{weight}>{escape(clip(group, 34))}'
+            f"{' (kept)' if kept else ''}</text>"
+        )
+        for j, gain in enumerate(gains):
+            x = zero if gain >= 0 else zero + gain * scale
+            colour = PALETTE[j % len(PALETTE)]
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + j * bar}" width="{abs(gain) * scale:.1f}" '
+                f'height="{bar - 1}" fill="{colour}" fill-opacity="{1.0 if kept else 0.45}">'
+                f"<title>{escape(group)}, {escape(requirements[j])}: {gain:+.4f}</title></rect>"
+            )
+    legend = _legend([(r, PALETTE[j % len(PALETTE)]) for j, r in enumerate(requirements)])
+    return _svg(w, h, "".join(parts), "sensitivity of each group") + legend
+
+
 def heatmap(
     matrix: list[list[Any]], rows: list[str], columns: list[str], scale: float | None = None
 ) -> Markup:

@@ -120,6 +120,12 @@ def add_parser(commands: Any) -> None:
         "threshold by M times half its interval's width. Default 1.",
     )
     parser.add_argument("--compressguard-json", dest="json", metavar="PATH")
+    parser.add_argument(
+        "--compressguard-html",
+        dest="html",
+        metavar="PATH",
+        help="write the search's report (requirements, sensitivity bar chart) as HTML.",
+    )
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -225,9 +231,15 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
         lines.append(f"compressguard search: student written to {written}")
     else:
         lines.append("compressguard search: no student written (none was verified)")
+    described = {**summary(outcome), "teacher": s["teacher"], "data": spec, "n": len(data)}
     if args.json:
-        Path(args.json).write_text(json.dumps(summary(outcome), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(described, indent=2) + "\n")
         lines.append(f"compressguard search: report written to {args.json}")
+    if args.html:
+        from .report import write
+
+        write(args.html, described)
+        lines.append(f"compressguard search: HTML report written to {args.html}")
     return outcome, lines
 
 

@@ -1,0 +1,104 @@
+"""The search's HTML report: a self-contained page rendered from its JSON summary."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from .requirements import parse
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>compressguard search</title><style>{{ css }}</style></head><body>
+<header><h1>compressguard search</h1>
+<div class="muted">teacher: <code>{{ s.teacher }}</code> &nbsp; data: <code>{{ s.data }}</code>
+(n={{ s.n }}) &nbsp; {{ s.evaluations }} evaluations in {{ "%.0f" | format(s.seconds) }} s</div>
+<p class="verdict {{ 'pass' if s.verified else 'fail' }}">{{ "A verified student: "
+ ~ ("%.2f" | format(s.size_ratio_to_teacher)) ~ " of the teacher's size" if s.verified
+ else "No student was verified" }}</p></header>
+<section id="requirements"><h2>Requirements</h2>
+<table><thead><tr><th>requirement</th><th>all-int8 (calibration)</th><th>result (calibration)</th>
+<th>result (held out)</th></tr></thead><tbody>
+{% for r in rows %}<tr><td><code>{{ r.name }}</code></td>{% for cell in r.cells %}
+<td class="{{ cell.css }}">{{ cell.text }}</td>{% endfor %}</tr>{% endfor %}
+</tbody></table>
+<p>A bound in brackets is the {{ "bootstrap interval's" }} bound that decides a requirement with a
+confidence level. Kept in float32: {{ kept or "nothing" }}; size
+{{ "%.2f" | format(s.size_ratio_to_teacher) }} of the teacher,
+{{ "%.2f" | format(s.size_ratio_to_all_int8) }} of all-int8.</p>
+{% for note in s.notes %}<p class="muted">{{ note }}</p>{% endfor %}</section>
+<section id="sensitivity"><h2>Sensitivity</h2>
+{% if bars %}<figure>{{ bars }}<figcaption>What each group gives back on each requirement when
+it alone is kept in float32 (the deciding value minus all-int8's, positive toward passing);
+groups of the result in bold.</figcaption></figure>{% else %}
+<p>All-int8 met every requirement: no group needed measuring.</p>{% endif %}</section>
+<footer>pytest-compressguard {{ version }}</footer></body></html>
+"""
+
+
+def _cell(part: dict[str, Any] | None, key: str) -> dict[str, str]:
+    if part is None:
+        return {"text": "–", "css": ""}
+    point, decisive = part["point"][key], part["decisive"][key]
+    bound = f" ({decisive:.4f})" if "@" in key else ""
+    holds = part["holds"][key]
+    return {
+        "text": f"{point:.4f}{bound} {'holds' if holds else 'misses'}",
+        "css": "" if holds else "fail",
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The page for a search summary (``tune.summary`` with ``teacher``, ``data`` and ``n``)."""
+    from jinja2 import Environment, StrictUndefined
+
+    from .. import __version__
+    from ..report import figures
+
+    keys = list(summary["all_int8"]["point"])
+    rows = [
+        {
+            "name": key,
+            "cells": [
+                _cell(summary["all_int8"], key),
+                _cell(summary["calibration"], key),
+                _cell(summary["held_out"], key),
+            ],
+        }
+        for key in keys
+    ]
+    base = summary["all_int8"]["decisive"]
+    bars = None
+    if summary["sensitivity"]:
+        ops = {key: parse(key).op for key in keys}
+        data = [
+            (
+                group,
+                group in summary["kept_fp32"],
+                [(found["decisive"][k] - base[k]) * (1 if ops[k] == ">=" else -1) for k in keys],
+            )
+            for group, found in summary["sensitivity"].items()
+        ]
+        bars = figures.sensitivity_bars(data, keys)
+    css = resources.files("pytest_compressguard.report").joinpath("templates/report.css")
+    page = Environment(autoescape=True, undefined=StrictUndefined).from_string(_PAGE)
+    return page.render(
+        s=summary,
+        rows=rows,
+        kept=", ".join(summary["kept_fp32"]),
+        bars=bars,
+        css=Markup(css.read_text()),
+        version=__version__,
+    )
+
+
+def write(path: str | Path, summary: dict[str, Any]) -> Path:
+    """Write the page; return its path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(summary), encoding="utf-8")
+    return target
