@@ -98,3 +98,22 @@ def test_a_deferred_model_loads_when_it_must_run(pytester, tiny_models, tmp_path
     record = json.loads((tmp_path / "b.json").read_text())["comparisons"][0]
     assert record["efficiency"]["latency"]["teacher"]["1"]["runtime"] == "torch"
     assert record["efficiency"]["latency"]["student"]["1"]["runtime"] == "onnxruntime"
+
+
+def test_file_hashes_are_read_again_when_a_file_changes(tmp_path):
+    """hash_files reads a file once per process while it is unchanged, and again when its
+    content changes, even at the same size and path."""
+    import hashlib
+
+    from pytest_compressguard.models.base import hash_files
+
+    def expected(data):
+        return hashlib.sha256(b"w.bin\0" + data).hexdigest()
+
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"aaaa")
+    assert hash_files([path]) == expected(b"aaaa")
+    before = path.stat().st_mtime_ns
+    path.write_bytes(b"bbbb")  # same size, same inode
+    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    assert hash_files([path]) == expected(b"bbbb")

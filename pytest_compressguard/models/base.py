@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -159,9 +160,23 @@ def softmax64(logits: np.ndarray) -> np.ndarray:
 
 
 def hash_files(paths: Iterable[Path]) -> str:
-    """SHA-256 over the names and bytes of files, in sorted order."""
-    digest = hashlib.sha256()
+    """SHA-256 over the names and bytes of files, in sorted order.
+
+    A session asks for the same model's hash several times (its description, the output
+    cache key, an ``onnx-int8:`` build key, an attack's parts); the files are read once per
+    process while their path, size, modification time and inode stay the same."""
+    stats = []
     for path in sorted(paths):
+        found = path.stat()
+        stats.append((str(path), found.st_size, found.st_mtime_ns, found.st_ino))
+    return _hash_files(tuple(stats))
+
+
+@lru_cache(maxsize=64)
+def _hash_files(stats: tuple[tuple[str, int, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, *_ in stats:
+        path = Path(name)
         digest.update(path.name.encode() + b"\0")
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
