@@ -191,28 +191,29 @@ class AttackRunner:
         if memory in self._runs:
             return self._runs[memory]
         texts, contexts = split_side([dataset.texts[i] for i in indices], settings.side)
-        key = cache.key(
-            FORMAT,
-            {
-                "attack": vars(settings),
-                "parts": self.parts_fingerprint(settings),
-                "model": self._outputs.fingerprint(model),
-                "model_inputs": [self.settings.length("classification"), self.settings.batch_size],
-                "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
-            },
-        )
-        store = cache.JsonStore(self.cache_dir, "attacks", "attack") if self.cache_dir else None
+        parts = self._key_parts(settings, dataset, indices, labels)
+        store = None
         label = f"{role} {model.spec.text} ({settings.recipe})"
         if model.spec.kind == "snapshot":  # the run stored with the model's outputs
-            store = None
             described = (
                 f"recipe {settings.recipe}, candidates {settings.k}, {len(indices)} examples "
                 f"of {dataset.spec}"
             )
-            payload = model.attack(  # type: ignore[attr-defined]
-                self.snapshot_key(settings, dataset, indices, labels), described
-            )
+            payload = model.attack(cache.key(FORMAT, parts), described)  # type: ignore[attr-defined]
         else:
+            key = cache.key(
+                FORMAT,
+                {
+                    **parts,
+                    "model": self._outputs.fingerprint(model),
+                    "model_inputs": [
+                        self.settings.length("classification"),
+                        self.settings.batch_size,
+                    ],
+                },
+            )
+            if self.cache_dir is not None:
+                store = cache.JsonStore(self.cache_dir, "attacks", "attack")
             payload = store.read(key) if store is not None else None
         if payload is not None:
             run = AttackRun.from_json(payload, cached=True)
@@ -246,19 +247,22 @@ class AttackRunner:
         self._runs[memory] = run
         return run
 
+    def _key_parts(
+        self, settings: AttackSettings, dataset: Dataset, indices: np.ndarray, labels: np.ndarray
+    ) -> dict[str, Any]:
+        """What a run depends on besides the model: its settings, parts and examples."""
+        return {
+            "attack": vars(settings),
+            "parts": self.parts_fingerprint(settings),
+            "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
+        }
+
     def snapshot_key(
         self, settings: AttackSettings, dataset: Dataset, indices: np.ndarray, labels: np.ndarray
     ) -> str:
         """The key of a run in a snapshot: the cache key without the model (the snapshot is
         of one model) and the batch size (the snapshot checks the max length itself)."""
-        return cache.key(
-            FORMAT,
-            {
-                "attack": vars(settings),
-                "parts": self.parts_fingerprint(settings),
-                "data": [dataset.fingerprint, indices.tolist(), labels.tolist()],
-            },
-        )
+        return cache.key(FORMAT, self._key_parts(settings, dataset, indices, labels))
 
     def described(self, settings: AttackSettings, examples: int) -> dict[str, Any]:
         """The attack's settings as the reports show them, recipe defaults resolved."""
