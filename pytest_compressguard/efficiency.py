@@ -53,6 +53,16 @@ class Latency:
         return asdict(self)
 
 
+def recorded_footprint(description: dict[str, Any], missing: str) -> Footprint:
+    """The footprint a model description records (``describe``'s ``footprint``), or its
+    ``footprint_error`` after ``missing`` when it has none."""
+    found = description.get("footprint")
+    if found is None:
+        why = description.get("footprint_error", "it was not measured")
+        raise CompressGuardError(f"{missing}: {why}" if missing else str(why))
+    return Footprint(**found)
+
+
 def footprint(model: Model) -> Footprint:
     """Size and parameters of a loaded model (see the module docstring); a snapshot's, or a
     model not loaded yet, those recorded of it."""

@@ -437,7 +437,7 @@ class SessionState:
         """Write the teacher's snapshot (see :mod:`pytest_compressguard.snapshot`): its outputs
         on every dataset of the session and the attack runs the ``records`` show; return the
         file and the number of examples it holds outputs for."""
-        from .errors import CompressGuardError
+        from .models.deferred import describe
         from .snapshot import AttackEntry, Entry, write
 
         s = self.settings
@@ -490,20 +490,14 @@ class SessionState:
                         run=run.to_json(),
                     )
                 )
-        info: dict[str, Any] = {
+        info = {
             # a snapshot's own model (re-snapshotting keeps the name of the model it holds)
             "spec": model.source_spec if model.spec.kind == "snapshot" else model.spec.text,  # type: ignore[attr-defined]
-            "fingerprint": self.outputs.fingerprint(model),
             "task": self.task(),
-            "labels": None if model.labels is None else list(model.labels),
-            "num_labels": model.num_labels,
-            "missing": {k: v for k, v in model.missing.items()},
-            "footprint": None,
+            **describe(
+                model, self.outputs.fingerprint(model), lambda: self.measurements.footprint(model)
+            ),
         }
-        try:
-            info["footprint"] = vars(self.measurements.footprint(model))
-        except CompressGuardError as exc:
-            info["footprint_error"] = str(exc)
         target = write(
             path,
             model=info,

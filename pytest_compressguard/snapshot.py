@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import cache
-from .errors import CompressGuardError, ModelLoadError
+from .errors import ModelLoadError
 from .models.base import Encoded, OneOutput, Text
 from .models.spec import ModelSpec
 
@@ -132,8 +130,8 @@ def write(
 ) -> Path:
     """Write a snapshot atomically and return its path (see the module docstring).
 
-    ``model`` holds ``spec``, ``fingerprint``, ``task``, ``labels``, ``num_labels``,
-    ``missing`` and ``footprint`` (a dict, or None with ``footprint_error``)."""
+    ``model`` holds ``spec`` and ``task`` beside the model's description
+    (:func:`pytest_compressguard.models.deferred.describe`)."""
     if embeddings not in EMBEDDINGS:
         raise ValueError(f"embeddings must be one of {EMBEDDINGS}, got {embeddings!r}")
     members: dict[str, bytes] = {}
@@ -188,15 +186,7 @@ def write(
         for name, data in sorted(members.items()):
             archive.writestr(name, data)
     target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".cgsnap.tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(buffer.getvalue())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    cache.write_atomic(target, buffer.getvalue())
     return target
 
 
@@ -382,27 +372,13 @@ class SnapshotModel(OneOutput):
 
     def recorded_footprint(self) -> Footprint:
         """The size and parameter count of the model the snapshot was taken of."""
-        from .efficiency import Footprint
+        from .efficiency import recorded_footprint
 
-        found = self.snapshot.model.get("footprint")
-        if found is None:
-            raise CompressGuardError(
-                f"snapshot {self.spec.source} holds no size: "
-                + str(self.snapshot.model.get("footprint_error", "it was not measured"))
-            )
-        return Footprint(**found)
-
-    def _require(self, probabilities: bool, embeddings: bool) -> None:
-        from .errors import MissingOutputError
-
-        for output, asked in (("probabilities", probabilities), ("embeddings", embeddings)):
-            if asked and output in self.missing:
-                raise MissingOutputError(self.missing[output])
+        return recorded_footprint(self.snapshot.model, f"snapshot {self.spec.source} holds no size")
 
     def outputs(self, dataset: Dataset) -> Encoded:
         """The stored outputs on a dataset (a clear error when the snapshot lacks them)."""
-        found = self.snapshot.encoded(dataset.texts_fingerprint, dataset.spec, len(dataset))
-        return found
+        return self.snapshot.encoded(dataset.texts_fingerprint, dataset.spec, len(dataset))
 
     def answers(self, questions: Questions) -> QAOutputs:
         """The stored answers to a question set."""
@@ -412,7 +388,7 @@ class SnapshotModel(OneOutput):
         self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
     ) -> Encoded:
         """The stored outputs on exactly these texts."""
-        self._require(probabilities, embeddings)
+        self.require(probabilities, embeddings)
         what = f"these {len(texts)} texts (a live model is needed for texts of its own)"
         found = self.snapshot.encoded(texts_fingerprint(texts), what, len(texts))
         return Encoded(

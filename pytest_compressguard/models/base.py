@@ -195,7 +195,16 @@ def local_fingerprint(spec: ModelSpec) -> str | None:
 
 
 class OneOutput:
-    """``predict_proba`` and ``embed`` from a class's ``encode``."""
+    """``predict_proba`` and ``embed`` from a class's ``encode``, and the check of what it
+    cannot give (``missing``)."""
+
+    missing: dict[str, str]
+
+    def require(self, probabilities: bool, embeddings: bool) -> None:
+        """Raise the model's sentence for an asked output it cannot give."""
+        for output, asked in (("probabilities", probabilities), ("embeddings", embeddings)):
+            if asked and output in self.missing:
+                raise MissingOutputError(self.missing[output])
 
     def encode(
         self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
@@ -300,10 +309,7 @@ class BatchedModel(OneOutput):
     ) -> Encoded:
         """Float64 probabilities and float32 embeddings of the texts (or pairs) from one
         pass."""
-        wanted = {"probabilities": probabilities, "embeddings": embeddings}
-        for output, asked in wanted.items():
-            if asked and output in self.missing:
-                raise MissingOutputError(self.missing[output])
+        self.require(probabilities, embeddings)
         if len(texts) == 0:
             raise ValueError("no texts to encode")
         if not (probabilities or embeddings):

@@ -79,21 +79,14 @@ class DeferredModel:
             self._model = self._load()
         return self._model
 
-    @property
-    def is_loaded(self) -> bool:
-        return self._model is not None
-
     def fingerprint(self) -> str:
         return str(self._description["fingerprint"])
 
     def recorded_footprint(self) -> Any:
         """The recorded size and parameter count (the recorded error when there is none)."""
-        from ..efficiency import Footprint
+        from ..efficiency import recorded_footprint
 
-        found = self._description.get("footprint")
-        if found is None:
-            raise CompressGuardError(self._description["footprint_error"])
-        return Footprint(**found)
+        return recorded_footprint(self._description, "")
 
     def encode(
         self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True
