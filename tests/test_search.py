@@ -213,7 +213,7 @@ def outlier_teacher(source, target):
     return target
 
 
-def run_search(teacher_dir, tiny_models, tmp_path, *required, **options):
+def run_search(teacher_dir, tiny_models, tmp_path, *required):
     import numpy as np
 
     from pytest_compressguard.models import load_model
@@ -222,21 +222,7 @@ def run_search(teacher_dir, tiny_models, tmp_path, *required, **options):
     teacher = load_model(str(teacher_dir))
     texts = [t for t, _ in tiny_models.dev_rows]
     labels = np.array([y for _, y in tiny_models.dev_rows])
-    folder = tmp_path / "teacher-fp32"
-
-    def load(path):
-        return load_model(str(path), tokenizer=str(folder))
-
-    return search(
-        teacher,
-        texts,
-        labels,
-        [parse(r) for r in required],
-        tmp_path,
-        load=load,
-        bootstrap=200,
-        **options,
-    )
+    return search(teacher, texts, labels, [parse(r) for r in required], tmp_path, bootstrap=200)
 
 
 def test_a_requirement_all_int8_meets_keeps_nothing(tiny_models, tmp_path):
@@ -323,6 +309,11 @@ def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, mo
     assert code == 0, printed
     assert f"compressguard search: student written to {out}" in printed
     assert "kept in float32: nothing" in printed
+    (tmp_path / "pytest.ini").write_text(
+        f"[pytest]\ncompressguard_teacher = {tiny_models.teacher}\ncompressguard_seed = -1\n"
+    )
+    assert main(["search", f"--eval-data={tiny_models.dev}", "--require=cka>=0", "--out=x"]) == 2
+    assert "compressguard_seed = '-1' in the ini file: " in capsys.readouterr().err
     assert {"model.onnx", "config.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
     found = json.loads(report.read_text())
     assert found["verified"] and found["kept_fp32"] == [] and found["evaluations"] == 1
@@ -340,6 +331,8 @@ def test_the_command_refuses_bad_input_and_writes_nothing_unverified(tiny_models
     assert "compressguard search: requirement 'loyalty>=0.9'" in capsys.readouterr().err
     assert main(["search", *base, f"--out={out}"]) == 2
     assert "needs at least one --require" in capsys.readouterr().err
+    assert main(["search", base[0], "--require=label_loyalty>=0.9", f"--out={out}"]) == 2
+    assert "the search needs --teacher and --eval-data" in capsys.readouterr().err
     code = main(
         [
             "search",

@@ -140,16 +140,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         option = by_dest[dest]
         if value is None and option.ini in ini:
             raw = ini[option.ini]
-            if option.many:
-                items = raw if isinstance(raw, list) else str(raw).split()
-                value = [option.parse(str(item)) for item in items]
-            else:
-                value = option.parse(str(raw))
+            try:
+                if option.many:
+                    items = raw if isinstance(raw, list) else str(raw).split()
+                    value = [option.parse(str(item)) for item in items]
+                else:
+                    value = option.parse(str(raw))
+            except argparse.ArgumentTypeError as exc:
+                raise CompressGuardError(f"{option.ini} = {raw!r} in the ini file: {exc}") from None
         out[dest] = value if value is not None else getattr(Settings(), dest)
-    if isinstance(out["eval_data"], (list, tuple)):
-        if len(out["eval_data"]) != 1:
+    if isinstance(out["eval_data"], (list, tuple)):  # the ini key (or the default) lists sets
+        if len(out["eval_data"]) > 1:
             raise CompressGuardError("the search takes one --eval-data set")
-        out["eval_data"] = out["eval_data"][0]
+        out["eval_data"] = out["eval_data"][0] if out["eval_data"] else None
     return out
 
 
@@ -179,6 +182,7 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
 
     from ..data import load_dataset
     from ..models import load_model
+    from ..models.base import MAX_LENGTH
     from ..options import EvalSet
     from .tune import search, summary, write_student
 
@@ -191,11 +195,10 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
     data = load_dataset(spec, **columns, labels="required")
     options = {
         "batch_size": s["batch_size"],
-        "max_length": s["max_length"] or 128,
+        "max_length": s["max_length"] or MAX_LENGTH,
         "pooling": s["pooling"],
-        "tokenizer": s["tokenizer"],
     }
-    teacher = load_model(s["teacher"], **options)
+    teacher = load_model(s["teacher"], tokenizer=s["tokenizer"], **options)
     if teacher.num_labels is None:
         raise CompressGuardError(f"{s['teacher']} has no classification head to search with")
     labels = data.label_indices(teacher.labels, teacher.num_labels)
@@ -204,18 +207,13 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
         bank = load_dataset(s["train_data"], **columns, labels="ignored").texts
         ood = load_dataset(s["ood_data"], **columns, labels="ignored").texts
     work = Path(tempfile.mkdtemp(prefix="compressguard-search-"))
-    folder = work / "teacher-fp32"
-
-    def load(path: Path) -> Any:
-        return load_model(str(path), **{**options, "tokenizer": str(folder)})
-
     outcome, folder = search(
         teacher,
         data.texts,
         labels,
         requirements,
         work,
-        load=load,
+        model_options=options,
         share=args.search_split,
         seed=s["seed"],
         max_evaluations=args.search_max_evaluations,

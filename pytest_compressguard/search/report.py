@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from .requirements import parse
+from .tune import gain
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -79,7 +80,7 @@ def render(summary: dict[str, Any]) -> str:
             (
                 group,
                 group in summary["kept_fp32"],
-                [(found["decisive"][k] - base[k]) * (1 if ops[k] == ">=" else -1) for k in keys],
+                [gain(ops[k], base[k], found["decisive"][k]) for k in keys],
             )
             for group, found in summary["sensitivity"].items()
         ]

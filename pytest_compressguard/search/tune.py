@@ -93,8 +93,10 @@ def split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
-def _gain(r: Requirement, base: float, value: float) -> float:
-    return value - base if r.op == ">=" else base - value
+def gain(op: str, base: float, value: float) -> float:
+    """How far ``value`` moved from ``base`` toward passing a requirement compared by
+    ``op``."""
+    return value - base if op == ">=" else base - value
 
 
 class Search:
@@ -151,12 +153,12 @@ class Search:
                 margin=self.margin,
             )
             self.evaluations += 1
-            self._made[key] = Candidate(ordered, path, path.stat().st_size, measured)
+            size = path.stat().st_size
+            self._made[key] = Candidate(ordered, path, size, measured)
             held = sum(measured.holds.values())
             self.progress(
                 f"evaluation {self.evaluations}: {len(ordered)} groups fp32, "
-                f"{path.stat().st_size / 1e6:.2f} MB, {held}/{len(self.requirements)} "
-                "requirements hold"
+                f"{size / 1e6:.2f} MB, {held}/{len(self.requirements)} requirements hold"
             )
         return self._made[key]
 
@@ -179,9 +181,9 @@ class Search:
             for r in missed:
                 before = base.measured.decisive[str(r)]
                 shortfall = max(abs(r.threshold - before), 1e-12)
-                score += _gain(r, before, found.measured.decisive[str(r)]) / shortfall
+                score += gain(r.op, before, found.measured.decisive[str(r)]) / shortfall
             scores[name] = score
-        ranked = sorted(scores, key=lambda g: (-scores[g], list(self.groups).index(g)))
+        ranked = sorted(scores, key=lambda g: -scores[g])  # stable: ties in graph order
         best = base
         kept: list[str] = []
         if missed:
@@ -273,7 +275,7 @@ def search(
     requirements: Sequence[Requirement],
     work: Path,
     *,
-    load: Callable[[Path], Model],
+    model_options: dict[str, Any] | None = None,
     share: float = 0.5,
     seed: int = 0,
     max_evaluations: int = 200,
@@ -284,9 +286,13 @@ def search(
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[Outcome, Path]:
     """Export the teacher, split the data, run the search; return the outcome and the export
-    folder (its tokenizer and config go beside a written student)."""
+    folder (its tokenizer and config go beside a written student). ``model_options`` are
+    ``load_model``'s keyword arguments for each candidate (the tokenizer is the export's)."""
+    from ..models import load_model
+
     folder = work / "teacher-fp32"
     fp32 = export_teacher(teacher, folder)
+    options = {**(model_options or {}), "tokenizer": str(folder)}
     calibration, held = split(len(texts), share, seed)
     pick = lambda index: [texts[i] for i in index]  # noqa: E731
     first = reference(teacher, pick(calibration), labels[calibration], bank=bank, ood=ood)
@@ -301,7 +307,7 @@ def search(
     found = Search(
         fp32,
         work,
-        load,
+        lambda path: load_model(str(path), **options),
         requirements,
         refs[0],
         max_evaluations=max_evaluations,
