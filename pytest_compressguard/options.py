@@ -18,9 +18,10 @@ from .attacks.search import RECIPES, SIDES, AttackSettings
 from .attacks.semantics import DEFAULT_ENCODER
 from .errors import ModelSpecError
 from .metrics.qa import ERRORS as QA_ERRORS
-from .models.base import BATCH_SIZE, MAX_LENGTH
+from .models.base import BATCH_SIZE, MAX_LENGTH, POOLINGS
 from .models.qa import DOC_STRIDE, MAX_ANSWER_LENGTH, N_BEST, NULL_THRESHOLD, QA_MAX_LENGTH
 from .models.spec import parse_spec
+from .snapshot import EMBEDDINGS
 
 GROUP = "compressguard"
 #: What the models do: classify texts (or pairs), or answer questions from a context.
@@ -117,18 +118,21 @@ def device(value: str) -> str:
     return value
 
 
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        listed = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        raise argparse.ArgumentTypeError(f"expected {listed}, got {value!r}")
+    return value
+
+
 def pooling(value: str) -> str:
     """cls or mean."""
-    if value not in ("cls", "mean"):
-        raise argparse.ArgumentTypeError(f"expected cls or mean, got {value!r}")
-    return value
+    return _one_of(value, POOLINGS)
 
 
 def side(value: str) -> str:
     """first or second."""
-    if value not in SIDES:
-        raise argparse.ArgumentTypeError(f"expected first or second, got {value!r}")
-    return value
+    return _one_of(value, SIDES)
 
 
 def recipe(value: str) -> str:
@@ -153,16 +157,12 @@ def unit(value: str) -> float:
 
 def task(value: str) -> str:
     """classification or qa."""
-    if value not in TASKS:
-        raise argparse.ArgumentTypeError(f"expected classification or qa, got {value!r}")
-    return value
+    return _one_of(value, TASKS)
 
 
 def qa_error(value: str) -> str:
     """exact or f1."""
-    if value not in QA_ERRORS:
-        raise argparse.ArgumentTypeError(f"expected exact or f1, got {value!r}")
-    return value
+    return _one_of(value, QA_ERRORS)
 
 
 def number(value: str) -> float:
@@ -200,9 +200,7 @@ def mlm(value: str) -> str:
 
 def snapshot_embeddings(value: str) -> str:
     """float32, float16 or none."""
-    if value not in ("float32", "float16", "none"):
-        raise argparse.ArgumentTypeError(f"expected float32, float16 or none, got {value!r}")
-    return value
+    return _one_of(value, EMBEDDINGS)
 
 
 def boolean(value: str) -> bool:
