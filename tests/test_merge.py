@@ -153,3 +153,26 @@ def test_reports_that_measure_different_things_are_refused(
     bad.write_text(json.dumps({"version": 99, "comparisons": []}))
     assert "is a version 99 report" in refused(capsys, bad)
     assert f"no such report: {tmp_path / 'none.json'}" in refused(capsys, tmp_path / "none.json")
+
+
+def test_each_baseline_is_checked_on_its_own(tmp_path):
+    """A report's teacher and its --baseline differ by design; two reports must agree on each
+    of them separately."""
+    from pytest_compressguard.errors import CompressGuardError
+    from pytest_compressguard.merge import check_same
+
+    def rec(teacher, fingerprint, baseline=False):
+        out = {
+            "teacher": teacher,
+            "student": "s",
+            "dataset": "dev.csv",
+            "fingerprints": {"teacher": fingerprint, "student": "f-s", "eval_data": "f-d"},
+        }
+        return {**out, "reference": "baseline"} if baseline else out
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    job = [rec("t", "f-t"), rec("v1", "f-v1", baseline=True)]
+    check_same([(a, job), (b, job)])  # teacher and baseline differ within a report: fine
+    other = [rec("t", "f-t"), rec("v1", "f-v1-rebuilt", baseline=True)]
+    with pytest.raises(CompressGuardError, match="gate against different teachers: v1"):
+        check_same([(a, job), (b, other)])

@@ -469,3 +469,29 @@ def test_question_answering_round_trip(pytester, qa_models, tmp_path):
     )
     again.assert_outcomes(errors=1)
     again.stdout.fnmatch_lines(["*--null-threshold 0.0 in the snapshot, 2.5 in this session*"])
+
+
+def test_a_snapshot_without_a_size_says_why(tmp_path):
+    from pytest_compressguard.errors import CompressGuardError
+    from pytest_compressguard.snapshot import SnapshotModel, write
+
+    path = write(
+        tmp_path / "t.cgsnap",
+        model={
+            "spec": "hub-model",
+            "task": "classification",
+            "fingerprint": "f",
+            "labels": None,
+            "num_labels": 2,
+            "missing": {},
+            "footprint_error": "its size is measured only for transformers and ONNX models",
+        },
+        settings={},
+        entries=[],
+    )
+    model = SnapshotModel(parse_spec(f"snapshot:{path}"))
+    with pytest.raises(CompressGuardError) as found:
+        model.recorded_footprint()
+    assert str(found.value) == (
+        f"snapshot {path} holds no size: its size is measured only for transformers and ONNX models"
+    )
