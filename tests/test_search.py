@@ -1,5 +1,5 @@
-"""The search for the smallest passing int8 student: its operator groups and requirements
-(work in progress)."""
+"""The search for the smallest passing int8 student: operator groups, requirements,
+measurement, the passes, dropping layers, the command and its reports."""
 
 from __future__ import annotations
 
@@ -286,7 +286,8 @@ def test_requirements(guard):
 
 def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, monkeypatch):
     """``compressguard search``: the teacher from the ini file (the plugin's key), the rest on
-    the command line; the student and the JSON report are written."""
+    the command line; the student and the JSON report are written. All-int8 passes, and so
+    does it with one of the two layers (the toy task needs one)."""
     from pytest_compressguard.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -303,12 +304,14 @@ def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, mo
             f"--compressguard-json={report}",
             f"--compressguard-html={tmp_path / 'search.html'}",
             "--compressguard-bootstrap=100",
+            "--search-drop-layers",
         ]
     )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert f"compressguard search: student written to {out}" in printed
-    assert "kept in float32: nothing" in printed
+    assert "  dropping layers: 1 of 2 layers, 0 groups float32, " in printed
+    assert "  1 of 2 layers; kept in float32: nothing" in printed
     (tmp_path / "pytest.ini").write_text(
         f"[pytest]\ncompressguard_teacher = {tiny_models.teacher}\ncompressguard_seed = -1\n"
     )
@@ -316,7 +319,8 @@ def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, mo
     assert "compressguard_seed = '-1' in the ini file: " in capsys.readouterr().err
     assert {"model.onnx", "config.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
     found = json.loads(report.read_text())
-    assert found["verified"] and found["kept_fp32"] == [] and found["evaluations"] == 1
+    assert found["verified"] and found["kept_fp32"] == [] and found["evaluations"] == 2
+    assert found["kept_layers"] == 1 and len(found["depth_moves"]) == 1
     assert found["n"] == len(tiny_models.dev_rows) and found["teacher"] == str(tiny_models.teacher)
     page = (tmp_path / "search.html").read_text()
     assert "All-int8 met every requirement: no group needed measuring." in page
@@ -348,3 +352,179 @@ def test_the_command_refuses_bad_input_and_writes_nothing_unverified(tiny_models
     assert "no student written (none was verified)" in printed
     assert "the evaluation budget ran out in the forward pass" in printed
     assert not out.exists()
+
+
+def test_dropping_layers_computes_the_cut_model(exported, tiny_models, tmp_path):
+    """The truncated graph gives what the PyTorch model gives with ``encoder.layer`` cut to
+    one layer; the dropped layer's weights are gone; a graph whose top layer hands on two
+    tensors is refused in one sentence."""
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    from pytest_compressguard.errors import CompressGuardError
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.search.depth import count, truncate
+
+    fp32, _, path = exported
+    cut = truncate(path, tmp_path / "one" / "model.onnx", 1)
+    graph = onnx.load(str(cut)).graph
+    assert count(fp32) == 2 and count(graph) == 1
+    assert not any("layer.1/" in init.name for init in graph.initializer)
+    assert cut.stat().st_size < path.stat().st_size
+    texts = [t for t, _ in tiny_models.dev_rows[:16]]
+    pruned = load_model(str(tiny_models.teacher))
+    pruned.model.bert.encoder.layer = pruned.model.bert.encoder.layer[:1]
+    expected = pruned.encode(texts)
+    found = load_model(str(cut), tokenizer=str(tiny_models.teacher)).encode(texts)
+    np.testing.assert_allclose(found.probabilities, expected.probabilities, atol=1e-5)
+    np.testing.assert_allclose(found.embeddings, expected.embeddings, atol=1e-4)
+    full = load_model(str(tiny_models.teacher)).encode(texts)
+    assert np.abs(full.embeddings - expected.embeddings).max() > 1e-2  # the layer did work
+    # a second tensor out of the top layer: not a plain stack
+    model = onnx.load(str(path))
+    inner = next(n for n in model.graph.node if "layer.1/attention" in n.name).output[0]
+    model.graph.output.append(helper.make_empty_tensor_value_info(inner))
+    onnx.save(model, str(tmp_path / "odd.onnx"))
+    with pytest.raises(CompressGuardError, match="layer 1 hands 2 tensors on, not one"):
+        truncate(tmp_path / "odd.onnx", tmp_path / "odd-cut.onnx", 1)
+
+
+def inert_top_teacher(source, target):
+    """The teacher with its top layer made a no-op: its attention output and feed-forward
+    out matrices zero and the layer norms around it plain (scale 1, shift 0), so it hands on
+    the normalized states it reads."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    shutil.copytree(source, target)
+    model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+    below, top = model.bert.encoder.layer
+    with torch.no_grad():
+        for linear in (top.attention.output.dense, top.output.dense):
+            linear.weight.zero_()
+            linear.bias.zero_()
+        for norm in (below.output.LayerNorm, top.attention.output.LayerNorm, top.output.LayerNorm):
+            norm.weight.fill_(1.0)
+            norm.bias.zero_()
+    model.save_pretrained(target)
+    return target
+
+
+def test_an_inert_top_layer_is_dropped_and_a_working_one_kept(pytester, tiny_models, tmp_path):
+    import numpy as np
+    import onnx
+
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.search.tune import search, split, summary, write_student
+    from tests import tiny
+
+    texts = [t for t, _ in tiny_models.dev_rows]
+    labels = np.array([y for _, y in tiny_models.dev_rows])
+    required = [parse("kl_divergence<=0.001")]
+
+    def run(teacher, work):
+        model = load_model(str(teacher))
+        return search(model, texts, labels, required, work, bootstrap=200, drop_layers=True)
+
+    # a working top layer: dropping it misses even in float32, so the student keeps both
+    outcome, _ = run(tiny_models.teacher, tmp_path / "work")
+    assert outcome.verified and outcome.best.depth == outcome.layers == 2
+    assert [(m.depth, len(m.kept)) for m in outcome.depth_moves] == [(1, 0), (1, 8)]
+    assert outcome.evaluations == 3
+    assert any(
+        "keeping 1 of 2 encoder layers misses kl_divergence<=0.001" in n for n in outcome.notes
+    )
+    assert summary(outcome)["kept_layers"] == 2
+    # an inert one: dropped, and the one-layer student passes the gate on the held-out split
+    teacher = inert_top_teacher(tiny_models.teacher, tmp_path / "inert")
+    outcome, folder = run(teacher, tmp_path / "work-inert")
+    assert outcome.verified and outcome.best.depth == 1 and outcome.best.kept == ()
+    assert outcome.best.size_bytes < outcome.all_int8.size_bytes
+    described = summary(outcome)
+    assert (described["layers"], described["kept_layers"]) == (2, 1)
+    assert described["depth_moves"][0]["holds"] == {"kl_divergence<=0.001": True}
+    student = write_student(outcome.best, folder, tmp_path / "student")
+    assert json.loads((student / "config.json").read_text())["num_hidden_layers"] == 1
+    graph = onnx.load(str(student / "model.onnx")).graph
+    assert not any("layer.1/" in node.name for node in graph.node)
+    _, held = split(len(tiny_models.dev_rows), 0.5, 0)
+    data = tiny.write_csv(tmp_path / "held.csv", [tiny_models.dev_rows[i] for i in held])
+    pytester.makepyfile(test_gate="def test_x(guard):\n    guard.assert_kl_divergence(max=0.001)\n")
+    pytester.runpytest_inprocess(
+        f"--teacher={teacher}", f"--student={student}", f"--eval-data={data}"
+    ).assert_outcomes(passed=1)
+    from pytest_compressguard.search.report import render
+
+    page = render({**described, "teacher": "t", "data": "d", "n": 120})
+    assert "<h2>Dropping layers</h2>" in page and "keeps 1 of 2 encoder layers" in page
+
+
+class _Table:
+    """A stand-in for the search's candidates: which (depth, kept groups) pass and what they
+    weigh, so the passes' decisions can be checked one by one."""
+
+    def __init__(self, passes, sizes):
+        self.passes, self.sizes, self.asked = passes, sizes, []
+
+    def search(self, layers=2):
+        from pytest_compressguard.search.evaluate import Measured
+        from pytest_compressguard.search.tune import Candidate, Search
+
+        table = self
+        found = Search.__new__(Search)
+        found.layers, found.max_evaluations, found.evaluations = layers, 50, 0
+        found.groups = {"A": [], "B": [], "C": []}
+        found.bytes = {"A": 30, "B": 20, "C": 10}
+        found.depth_moves = []
+
+        def at(depth):
+            return None, {g: [] for g in found.groups if depth == layers or g != "C"}
+
+        made = {}
+
+        def candidate(kept, depth=None):  # built and measured once, as the search's
+            depth = layers if depth is None else depth
+            key = (depth, frozenset(kept))
+            if key not in made:
+                table.asked.append(key)
+                found.evaluations += 1
+                ok = table.passes(depth, set(kept))
+                measured = Measured({"r": 0.0}, {"r": 0.0}, {"r": ok})
+                size = table.sizes[depth] + sum(found.bytes[g] for g in kept)
+                made[key] = Candidate(tuple(sorted(kept)), None, size, measured, depth)
+            return made[key]
+
+        found.at, found.candidate = at, candidate
+        return found
+
+
+def test_dropping_a_layer_adds_groups_back_when_it_must():
+    """At one layer the full-depth student's groups miss, float32 passes: groups are added
+    in score order (those of the dropped layer skipped), then removed largest first."""
+    table = _Table(lambda depth, kept: depth == 2 or {"B"} <= kept, {2: 100, 1: 50})
+    search = table.search()
+    best = search.candidate([], 2)
+    notes = []
+    found = search._drop_layers(best, ["C", "A", "B"], {"C": 3, "A": 2, "B": 1}, notes)
+    assert (found.depth, found.kept) == (1, ("B",)) and notes == []
+    assert table.asked[1:] == [
+        (1, frozenset()),  # the full-depth groups, at one layer: miss
+        (1, frozenset({"A", "B"})),  # every group of one layer: passes, so search
+        (1, frozenset({"A"})),  # forward: C is not there, A, then A and B (measured)
+        (1, frozenset({"B"})),  # backward: A (the largest) back to int8; then B (measured)
+    ]
+    assert search.evaluations == 5
+    # the same, but one layer with B weighs as much as two layers with nothing: a tie keeps
+    # the layers
+    table = _Table(lambda depth, kept: depth == 2 or {"B"} <= kept, {2: 70, 1: 50})
+    search = table.search()
+    notes = []
+    found = search._drop_layers(search.candidate([], 2), ["A", "B"], {}, notes)
+    assert (found.depth, found.kept) == (2, ())
+    assert notes == [
+        "1 encoder layers pass only with 1 groups in float32, no smaller than 2: "
+        "the student keeps 2"
+    ]

@@ -119,6 +119,12 @@ def add_parser(commands: Any) -> None:
         help="on the calibration split a requirement with a confidence must clear its "
         "threshold by M times half its interval's width. Default 1.",
     )
+    parser.add_argument(
+        "--search-drop-layers",
+        action="store_true",
+        help="once the int8 student passes, also drop upper encoder layers (the head is not "
+        "re-trained) while a smaller student still passes.",
+    )
     parser.add_argument("--compressguard-json", dest="json", metavar="PATH")
     parser.add_argument(
         "--compressguard-html",
@@ -221,6 +227,7 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
         margin=args.search_margin,
         bank=bank,
         ood=ood,
+        drop_layers=args.search_drop_layers,
         progress=lambda line: print(f"compressguard search: {line}", flush=True),
     )
     lines = report_lines(outcome, s["teacher"], len(data))
@@ -268,8 +275,14 @@ def report_lines(outcome: Any, teacher: str, n: int) -> list[str]:
             "  sensitivity (gain when kept alone in float32): "
             + ", ".join(f"{g} {outcome.scores[g]:.2f}" for g in ranked[:8])
         )
+    for move in outcome.depth_moves:
+        lines.append(
+            f"  dropping layers: {move.depth} of {outcome.layers} layers, {len(move.kept)} groups "
+            f"float32, {move.size_bytes / 1e6:.1f} MB: {shown(move.measured)}"
+        )
+    layers = f"{best.depth} of {outcome.layers} layers; " if best.depth < outcome.layers else ""
     lines.append(
-        f"  kept in float32: {', '.join(best.kept) or 'nothing'}; "
+        f"  {layers}kept in float32: {', '.join(best.kept) or 'nothing'}; "
         f"{best.size_bytes / 1e6:.1f} MB = {best.size_bytes / outcome.teacher_bytes:.2f} of the "
         f"teacher, {best.size_bytes / outcome.all_int8.size_bytes:.2f} of all-int8"
     )

@@ -47,13 +47,19 @@ def quantizable(graph: Any) -> list[str]:
     return found
 
 
+def layer_of(node: str) -> int | None:
+    """The encoder layer a node belongs to, from its name (None: outside the stack)."""
+    found = _LAYER.search(node)
+    return int(found.group(1)) if found else None
+
+
 def group_of(node: str) -> str:
     """The readable group of a quantizable node, from its name."""
-    layer = _LAYER.search(node)
+    layer = layer_of(node)
     if layer is not None:
         for name, patterns in _LAYER_ROLES:
             if any(re.search(p, node) for p in patterns):
-                return name.format(layer=layer.group(1))
+                return name.format(layer=layer)
     for name, patterns in _OTHER:
         if any(re.search(p, node) for p in patterns):
             return name

@@ -32,6 +32,14 @@ confidence level. Kept in float32: {{ kept or "nothing" }}; size
 {{ "%.2f" | format(s.size_ratio_to_teacher) }} of the teacher,
 {{ "%.2f" | format(s.size_ratio_to_all_int8) }} of all-int8.</p>
 {% for note in s.notes %}<p class="muted">{{ note }}</p>{% endfor %}</section>
+{% if moves %}<section id="layers"><h2>Dropping layers</h2>
+<table><thead><tr><th>layers</th><th>groups in float32</th><th>size</th>
+{% for key in keys %}<th><code>{{ key }}</code> (calibration)</th>{% endfor %}</tr></thead><tbody>
+{% for m in moves %}<tr><td>{{ m.layers }} of {{ s.layers }}</td><td>{{ m.kept }}</td>
+<td>{{ m.size }}</td>{% for cell in m.cells %}<td class="{{ cell.css }}">{{ cell.text }}</td>
+{% endfor %}</tr>{% endfor %}</tbody></table>
+<p>The student keeps {{ s.kept_layers }} of {{ s.layers }} encoder layers. A dropped layer's
+head is not re-trained: it reads what the remaining layers produce.</p></section>{% endif %}
 <section id="sensitivity"><h2>Sensitivity</h2>
 {% if bars %}<figure>{{ bars }}<figcaption>What each group gives back on each requirement when
 it alone is kept in float32 (the deciding value minus all-int8's, positive toward passing);
@@ -85,6 +93,15 @@ def render(summary: dict[str, Any]) -> str:
             for group, found in summary["sensitivity"].items()
         ]
         bars = figures.sensitivity_bars(data, keys)
+    moves = [
+        {
+            "layers": move["layers"],
+            "kept": len(move["kept_fp32"]),
+            "size": f"{move['size_bytes'] / 1e6:.1f} MB",
+            "cells": [_cell(move, key) for key in keys],
+        }
+        for move in summary["depth_moves"]
+    ]
     css = resources.files("pytest_compressguard.report").joinpath("templates/report.css")
     page = Environment(autoescape=True, undefined=StrictUndefined).from_string(_PAGE)
     return page.render(
@@ -92,6 +109,8 @@ def render(summary: dict[str, Any]) -> str:
         rows=rows,
         kept=", ".join(summary["kept_fp32"]),
         bars=bars,
+        keys=keys,
+        moves=moves,
         css=Markup(css.read_text()),
         version=__version__,
     )

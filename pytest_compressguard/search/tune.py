@@ -12,12 +12,19 @@ required metrics hold against the teacher.
    with a confidence level must clear its threshold by ``margin`` (default 1) times half its
    interval's width: the held-out check draws a new interval of the same width around a
    point that moves by about as much. Both passes stop at the evaluation budget.
-4. The result is measured on the held-out split with the same code; only a verified candidate
+4. Dropping layers (``drop_layers``): while the result passes, the top encoder layer is dropped
+   (:mod:`pytest_compressguard.search.depth`) keeping the same float32 groups; when that
+   misses, the float32 graph of that depth is measured: if even it misses, no smaller depth is
+   tried (the head reads a representation the remaining layers no longer produce); otherwise
+   groups are added in score order and removed again as above. A depth is taken only when
+   its student is smaller.
+5. The result is measured on the held-out split with the same code; only a verified candidate
    is written.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +37,7 @@ import numpy as np
 from ..errors import CompressGuardError
 from ..models.base import Model, Text
 from .candidates import quantize_keeping
+from .depth import count, truncate
 from .evaluate import Measured, Reference, measure, reference
 from .groups import groups as find_groups
 from .groups import weight_bytes
@@ -47,12 +55,14 @@ _TOKENIZER_FILES = (
 
 @dataclass(frozen=True)
 class Candidate:
-    """A student: the groups it keeps in float32, its file, size and measurement."""
+    """A student: the groups it keeps in float32, its file, size and measurement, and the
+    encoder layers it keeps."""
 
     kept: tuple[str, ...]
     path: Path
     size_bytes: int
     measured: Measured
+    depth: int = 0
 
 
 @dataclass
@@ -72,6 +82,9 @@ class Outcome:
     seconds: float
     teacher_bytes: int
     notes: list[str] = field(default_factory=list)
+    #: the teacher's encoder layers, and the candidates measured while dropping layers
+    layers: int = 0
+    depth_moves: list[Candidate] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -114,6 +127,7 @@ class Search:
         bootstrap: int = 1000,
         seed: int = 0,
         margin: float = 1.0,
+        drop_layers: bool = False,
         progress: Callable[[str], None] = lambda line: None,
     ) -> None:
         import onnx
@@ -127,23 +141,43 @@ class Search:
         self.bootstrap = bootstrap
         self.seed = seed
         self.margin = margin
+        self.drop_layers = drop_layers
         self.progress = progress
         graph = onnx.load(str(fp32), load_external_data=False).graph
         self.groups = find_groups(graph)
         weights = weight_bytes(graph)
         #: the float32 bytes of each group's weights
         self.bytes = {g: sum(weights[n] for n in nodes) for g, nodes in self.groups.items()}
+        self.layers = count(graph)
+        #: per depth, the float32 graph keeping that many layers and its groups
+        self._depths: dict[int, tuple[Path, dict[str, list[str]]]] = {
+            self.layers: (fp32, self.groups)
+        }
+        self.depth_moves: list[Candidate] = []
         self.evaluations = 0
-        self._made: dict[frozenset[str], Candidate] = {}
+        self._made: dict[tuple[int, frozenset[str]], Candidate] = {}
 
-    def candidate(self, kept: Sequence[str]) -> Candidate:
-        """The student keeping ``kept`` in float32, built and measured once."""
-        key = frozenset(kept)
+    def at(self, depth: int) -> tuple[Path, dict[str, list[str]]]:
+        """The float32 graph keeping the first ``depth`` encoder layers, and its groups."""
+        import onnx
+
+        if depth not in self._depths:
+            path = truncate(self.fp32, self.folder / f"fp32-{depth}-layers" / "model.onnx", depth)
+            graph = onnx.load(str(path), load_external_data=False).graph
+            self._depths[depth] = (path, find_groups(graph))
+        return self._depths[depth]
+
+    def candidate(self, kept: Sequence[str], depth: int | None = None) -> Candidate:
+        """The student keeping ``kept`` in float32 (and ``depth`` encoder layers, all when
+        None), built and measured once."""
+        depth = self.layers if depth is None else depth
+        key = (depth, frozenset(kept))
         if key not in self._made:
-            ordered = tuple(g for g in self.groups if g in key)
+            source, groups = self.at(depth)
+            ordered = tuple(g for g in groups if g in key[1])
             path = self.folder / f"candidate-{len(self._made)}" / "model.onnx"
-            nodes = [n for g in ordered for n in self.groups[g]]
-            quantize_keeping(self.fp32, path, nodes)
+            nodes = [n for g in ordered for n in groups[g]]
+            quantize_keeping(source, path, nodes)
             measured = measure(
                 self.load(path),
                 self.calibration,
@@ -154,10 +188,11 @@ class Search:
             )
             self.evaluations += 1
             size = path.stat().st_size
-            self._made[key] = Candidate(ordered, path, size, measured)
+            self._made[key] = Candidate(ordered, path, size, measured, depth)
             held = sum(measured.holds.values())
+            layers = f"{depth} of {self.layers} layers, " if depth < self.layers else ""
             self.progress(
-                f"evaluation {self.evaluations}: {len(ordered)} groups fp32, "
+                f"evaluation {self.evaluations}: {layers}{len(ordered)} groups fp32, "
                 f"{size / 1e6:.2f} MB, {held}/{len(self.requirements)} requirements hold"
             )
         return self._made[key]
@@ -184,30 +219,19 @@ class Search:
                 score += gain(r.op, before, found.measured.decisive[str(r)]) / shortfall
             scores[name] = score
         ranked = sorted(scores, key=lambda g: -scores[g])  # stable: ties in graph order
+        order = ranked + [g for g in self.groups if g not in scores]
         best = base
-        kept: list[str] = []
         if missed:
-            for name in ranked + [g for g in self.groups if g not in scores]:
-                if not self._budget():
-                    notes.append("the evaluation budget ran out in the forward pass")
-                    break
-                kept.append(name)
-                best = self.candidate(kept)
-                if best.measured.passes:
-                    break
-            if best.measured.passes and len(kept) == len(self.groups):
+            best = self._forward([], order, self.layers, notes)
+            if best.measured.passes and len(best.kept) == len(self.groups):
                 notes.append(
                     "every group is kept in float32: the requirements forced it (the student "
                     "is the teacher's float32 export)"
                 )
-        if best.measured.passes:  # backward: the largest kept group first (smallest size)
-            for name in sorted(kept, key=lambda g: (-self.bytes[g], scores.get(g, 0.0))):
-                if not self._budget():
-                    notes.append("the evaluation budget ran out in the backward pass")
-                    break
-                trial = self.candidate([g for g in best.kept if g != name])
-                if trial.measured.passes:
-                    best = trial
+        if best.measured.passes:
+            best = self._backward(best, scores, notes)
+        if self.drop_layers and best.measured.passes:
+            best = self._drop_layers(best, order, scores, notes)
         verified = None
         if best.measured.passes:
             verified = measure(
@@ -230,7 +254,83 @@ class Search:
             seconds=time.perf_counter() - start,
             teacher_bytes=_teacher_bytes(self.fp32),
             notes=notes,
+            layers=self.layers,
+            depth_moves=self.depth_moves,
         )
+
+    def _forward(
+        self, start: list[str], order: list[str], depth: int, notes: list[str]
+    ) -> Candidate:
+        """Keep groups of ``order`` in float32, one more at a time, until the requirements
+        hold; the last candidate measured."""
+        kept = list(start)
+        found = self.candidate(kept, depth)
+        for name in (g for g in order if g not in start):
+            if found.measured.passes:
+                break
+            if not self._budget():
+                notes.append("the evaluation budget ran out in the forward pass")
+                break
+            kept.append(name)
+            found = self.candidate(kept, depth)
+        return found
+
+    def _backward(self, best: Candidate, scores: dict[str, float], notes: list[str]) -> Candidate:
+        """Each kept group, the largest first, back to int8 when the requirements still hold
+        without it."""
+        for name in sorted(best.kept, key=lambda g: (-self.bytes[g], scores.get(g, 0.0))):
+            if not self._budget():
+                notes.append("the evaluation budget ran out in the backward pass")
+                break
+            trial = self.candidate([g for g in best.kept if g != name], best.depth)
+            if trial.measured.passes:
+                best = trial
+        return best
+
+    def _drop_layers(
+        self, best: Candidate, order: list[str], scores: dict[str, float], notes: list[str]
+    ) -> Candidate:
+        """Drop the top encoder layer while a smaller student still passes (see the module
+        docstring)."""
+        for depth in range(self.layers - 1, 0, -1):
+            if not self._budget():
+                notes.append("the evaluation budget ran out while dropping layers")
+                break
+            available = self.at(depth)[1]
+            start = [g for g in best.kept if g in available]
+            trial = self.candidate(start, depth)
+            self.depth_moves.append(trial)
+            if not trial.measured.passes:
+                bound = trial  # every group of this depth in float32: can any student pass?
+                if len(start) < len(available):
+                    if not self._budget():
+                        notes.append("the evaluation budget ran out while dropping layers")
+                        break
+                    bound = self.candidate(list(available), depth)
+                    self.depth_moves.append(bound)
+                if not bound.measured.passes:
+                    notes.append(
+                        f"keeping {depth} of {self.layers} encoder layers misses "
+                        + ", ".join(
+                            f"{key} ({bound.measured.decisive[key]:.4f})"
+                            for key, holds in bound.measured.holds.items()
+                            if not holds
+                        )
+                        + f" even in float32: the student keeps {best.depth}"
+                    )
+                    break
+                trial = self._forward(start, [g for g in order if g in available], depth, notes)
+                if not trial.measured.passes:
+                    break
+            trial = self._backward(trial, scores, notes)
+            if trial.size_bytes >= best.size_bytes:
+                notes.append(
+                    f"{depth} encoder layers pass only with {len(trial.kept)} groups in float32, "
+                    f"no smaller than {best.depth}: the student keeps {best.depth}"
+                )
+                break
+            best = trial
+        return best
 
 
 def _teacher_bytes(fp32: Path) -> int:
@@ -258,13 +358,20 @@ def export_teacher(teacher: Model, folder: Path) -> Path:
 
 
 def write_student(candidate: Candidate, folder: Path, out: Path) -> Path:
-    """The candidate's model.onnx with the teacher's tokenizer and config beside it: a spec
-    the plugin loads as a student."""
+    """The candidate's model.onnx with the teacher's tokenizer and config beside it (its
+    layer count set to the candidate's): a spec the plugin loads as a student."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(candidate.path, out / "model.onnx")
     for name in _TOKENIZER_FILES:
         if (folder / name).is_file():
             shutil.copy(folder / name, out / name)
+    config = out / "config.json"
+    if config.is_file():
+        found = json.loads(config.read_text())
+        for key in ("num_hidden_layers", "n_layers", "num_layers"):
+            if isinstance(found.get(key), int) and 0 < candidate.depth < found[key]:
+                found[key] = candidate.depth
+        config.write_text(json.dumps(found, indent=2) + "\n")
     return out
 
 
@@ -283,6 +390,7 @@ def search(
     margin: float = 1.0,
     bank: Sequence[Text] = (),
     ood: Sequence[Text] = (),
+    drop_layers: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[Outcome, Path]:
     """Export the teacher, split the data, run the search; return the outcome and the export
@@ -314,6 +422,7 @@ def search(
         bootstrap=bootstrap,
         seed=seed,
         margin=margin,
+        drop_layers=drop_layers,
         progress=progress,
     ).run(refs[1])
     return found, folder
@@ -330,6 +439,8 @@ def summary(outcome: Outcome) -> dict[str, Any]:
     return {
         "groups": {g: len(n) for g, n in outcome.groups.items()},
         "kept_fp32": list(outcome.best.kept),
+        "layers": outcome.layers,
+        "kept_layers": outcome.best.depth,
         "size_bytes": outcome.best.size_bytes,
         "size_ratio_to_teacher": outcome.best.size_bytes / outcome.teacher_bytes,
         "size_ratio_to_all_int8": outcome.best.size_bytes / outcome.all_int8.size_bytes,
@@ -341,6 +452,15 @@ def summary(outcome: Outcome) -> dict[str, Any]:
             g: {"score": outcome.scores[g], **(measured(c.measured) or {})}
             for g, c in outcome.sensitivity.items()
         },
+        "depth_moves": [
+            {
+                "layers": c.depth,
+                "kept_fp32": list(c.kept),
+                "size_bytes": c.size_bytes,
+                **(measured(c.measured) or {}),
+            }
+            for c in outcome.depth_moves
+        ],
         "evaluations": outcome.evaluations,
         "seconds": outcome.seconds,
         "notes": outcome.notes,
