@@ -32,9 +32,9 @@ def inspect(
     height: int = LAPTOP["height"],
 ) -> dict[str, Any]:
     """Load ``report`` at a laptop's width and return console errors, each section's title
-    and height, each figure section's plots as (width, height, marks), the page width, the
-    printed PDF's page count; a screenshot (of the whole page, or of the first ``height``
-    pixels) goes to ``screenshot``."""
+    and height, the plots of each figure section and each section asked for as (width,
+    height, marks), the page width, the printed PDF's page count; a screenshot (of the whole
+    page, or of the first ``height`` pixels) goes to ``screenshot``."""
     from playwright.sync_api import sync_playwright
 
     binary = chromium()
@@ -61,7 +61,7 @@ def inspect(
                 "title": section.locator("h2").inner_text() if section.count() else None,
                 "height": box["height"] if box else 0,
             }
-        for key in FIGURES:
+        for key in dict.fromkeys((*FIGURES, *sections)):
             plots = page.locator(f"section#{key} svg.plot")
             shapes = []
             for i in range(plots.count()):

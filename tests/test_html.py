@@ -74,8 +74,10 @@ def test_the_report_is_self_contained_and_has_every_section(report):
     addresses = set(re.findall(r"https?://[^\"' <>]+", text))
     assert addresses == {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
     shown = html.sections(document["comparisons"])
-    assert [key for key, _ in shown] == [key for key, _ in html.SECTIONS if key != "answers"]
-    for key, title in shown:  # a classifier report has no answer-agreement section
+    expected = [key for key, _ in html.SECTIONS if key not in ("answers", "search")]
+    assert [key for key, _ in shown] == expected
+    for key, title in shown:  # a classifier report has no answer-agreement section; a student
+        # not written by the search, no search section
         assert f'<section id="{key}"><h2>{title}</h2>' in text
     for record in document["comparisons"]:
         assert f"<code>{record['student']}</code>" in text

@@ -268,6 +268,20 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
         "layer 1 attention Q/K/V (kept)"
     ]
     assert "A verified student: " in page and "Kept in float32: layer 1 attention Q/K/V" in page
+    import os
+
+    from tests import browser
+
+    if browser.chromium() is not None:
+        (tmp_path / "search.html").write_text(page)
+        drawn = browser.inspect(tmp_path / "search.html", ("search",), tmp_path / "search.png")
+        assert drawn["console_errors"] == [] and drawn["sections"]["search"]["visible"]
+        assert drawn["sections"]["search"]["title"] == "How the student was found"
+        [(width, height, marks)] = drawn["plots"]["search"]
+        assert width > 300 and height > 100 and marks >= 2 * len(outcome.groups)
+        assert drawn["page_width"] <= browser.LAPTOP["width"]
+    elif os.environ.get("CI"):
+        pytest.fail("CI needs Chromium and playwright (scripts/test.sh installs them)")
     # the written student loads as a student and passes the gate on the held-out split
     student = write_student(outcome.best, folder, tmp_path / "student")
     _, held = split(len(tiny_models.dev_rows), 0.5, 0)
@@ -446,20 +460,37 @@ def test_an_inert_top_layer_is_dropped_and_a_working_one_kept(pytester, tiny_mod
     described = summary(outcome)
     assert (described["layers"], described["kept_layers"]) == (2, 1)
     assert described["depth_moves"][0]["holds"] == {"kl_divergence<=0.001": True}
-    student = write_student(outcome.best, folder, tmp_path / "student")
+    described = {**described, "teacher": str(teacher), "data": "dev.csv", "n": 120}
+    student = write_student(outcome.best, folder, tmp_path / "student", described)
     assert json.loads((student / "config.json").read_text())["num_hidden_layers"] == 1
     graph = onnx.load(str(student / "model.onnx")).graph
     assert not any("layer.1/" in node.name for node in graph.node)
     _, held = split(len(tiny_models.dev_rows), 0.5, 0)
     data = tiny.write_csv(tmp_path / "held.csv", [tiny_models.dev_rows[i] for i in held])
     pytester.makepyfile(test_gate="def test_x(guard):\n    guard.assert_kl_divergence(max=0.001)\n")
+    page, report = tmp_path / "gate.html", tmp_path / "gate.json"
     pytester.runpytest_inprocess(
-        f"--teacher={teacher}", f"--student={student}", f"--eval-data={data}"
+        f"--teacher={teacher}",
+        f"--student={student}",
+        f"--eval-data={data}",
+        f"--compressguard-html={page}",
+        f"--compressguard-json={report}",
     ).assert_outcomes(passed=1)
-    from pytest_compressguard.search.report import render
+    # the gate's report shows how the search found the student
+    record = json.loads(report.read_text())["comparisons"][0]
+    assert record["search"]["kept_layers"] == 1 and record["search"]["n"] == 120
+    shown = page.read_text()
+    section = shown[shown.index('<section id="search"><h2>How the student was found</h2>') :]
+    assert "<h3>Dropping layers</h3>" in section and "keeps 1 of 2 encoder layers" in section
+    assert "A verified student: " in section
+    # a summary beside another model than the one it describes is not read
+    from pytest_compressguard.search import provenance
 
-    page = render({**described, "teacher": "t", "data": "d", "n": 120})
-    assert "<h2>Dropping layers</h2>" in page and "keeps 1 of 2 encoder layers" in page
+    assert provenance.read(str(student / "model.onnx"))["kept_layers"] == 1
+    with (student / "model.onnx").open("ab") as handle:
+        handle.write(b"\0")
+    assert provenance.read(str(student)) is None
+    assert provenance.read(f"int8:{student}") is None
 
 
 class _Table:

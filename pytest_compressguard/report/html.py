@@ -5,7 +5,8 @@ controller that never loaded a model writes the same page. The page is the Jinja
 ``templates/report.html`` (autoescaped) with the stylesheet ``templates/report.css``
 inlined; the figures come from ``figures.py``. Sections: verdict, metrics, kNN agreement by
 k, probability scatter, confusion matrix, per-class accuracy, attack, pairwise (when asked
-for) and the failed checks with the examples behind them.
+for), the failed checks with the examples behind them, and for a student that
+``compressguard search`` wrote, how the search found it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ SECTIONS = (
     ("attack", "Adversarial attack"),
     ("pairwise", "Pairwise"),
     ("failures", "Failed checks"),
+    ("search", "How the student was found"),
 )
 _GROUPS = tuple(
     (title, [m.name for m in CATALOGUE if m.group == group and m.shown])
@@ -85,6 +87,7 @@ def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> s
         pairwise=_pairwise(pairwise),
         failures=_failures(records),
         answers=_answers(records),
+        searched=_searched(records),
     )
 
 
@@ -113,9 +116,22 @@ def sections(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     left_out = set()
     if not any(qa):
         left_out.add("answers")
+    if not any(r.get("search") for r in records):
+        left_out.add("search")
     if qa and all(qa):
         left_out |= {"scatter", "confusion"}
     return [(key, title) for key, title in SECTIONS if key not in left_out]
+
+
+def _searched(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The search's section of each student a search wrote, once per student."""
+    from ..search.report import section
+
+    found: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("search") and r["student"] not in found:
+            found[r["student"]] = {"student": r["student"], "section": section(r["search"])}
+    return list(found.values())
 
 
 def _answers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from ..checks import Check
 from ..errors import CompressGuardError, MissingOutputError
 from ..metrics.catalogue import CATALOGUE, Metric
 from ..models.base import Text
+from ..search import provenance
 
 if TYPE_CHECKING:
     from ..comparison import Comparison
@@ -34,6 +35,7 @@ FIRST_WINS = (
     "efficiency",
     "squad",
     "answers",
+    "search",
 )
 
 
@@ -112,6 +114,9 @@ def record(c: Comparison) -> dict[str, Any]:
         out["fingerprints"] = dict(c.fingerprints)
     if c.reference != "teacher":
         out["reference"] = c.reference
+    searched = provenance.read(c.student)
+    if searched is not None:
+        out["search"] = searched
     inputs = c.inputs
     if inputs.attack.loaded:
         a = c.attack_results

@@ -1,2 +1,2 @@
-"""The search for the smallest int8 student that passes a behavioural gate (work in progress:
-the operator groups and the requirements it searches for)."""
+"""The search for the smallest int8 student that passes a behavioural gate: operator groups,
+requirements, candidates, the passes, dropped layers, the command and its report."""

@@ -231,12 +231,12 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
         progress=lambda line: print(f"compressguard search: {line}", flush=True),
     )
     lines = report_lines(outcome, s["teacher"], len(data))
+    described = {**summary(outcome), "teacher": s["teacher"], "data": spec, "n": len(data)}
     if outcome.verified:
-        written = write_student(outcome.best, folder, Path(args.out))
+        written = write_student(outcome.best, folder, Path(args.out), described)
         lines.append(f"compressguard search: student written to {written}")
     else:
         lines.append("compressguard search: no student written (none was verified)")
-    described = {**summary(outcome), "teacher": s["teacher"], "data": spec, "n": len(data)}
     if args.json:
         Path(args.json).write_text(json.dumps(described, indent=2) + "\n")
         lines.append(f"compressguard search: report written to {args.json}")

@@ -1,4 +1,6 @@
-"""The search's HTML report: a self-contained page rendered from its JSON summary."""
+"""The search's HTML: its section (requirements, sensitivity bar chart, dropped layers), on a
+page of its own (``compressguard search --compressguard-html``) and in the gate's report of a
+student the search wrote (read from the summary written beside it)."""
 
 from __future__ import annotations
 
@@ -11,17 +13,12 @@ from markupsafe import Markup
 from .requirements import parse
 from .tune import gain
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>compressguard search</title><style>{{ css }}</style></head><body>
-<header><h1>compressguard search</h1>
+_SECTION = """<p class="verdict {{ 'pass' if s.verified else 'fail' }}">{{ "A verified student: "
+ ~ ("%.2f" | format(s.size_ratio_to_teacher)) ~ " of the teacher's size" if s.verified
+ else "No student was verified" }}</p>
 <div class="muted">teacher: <code>{{ s.teacher }}</code> &nbsp; data: <code>{{ s.data }}</code>
 (n={{ s.n }}) &nbsp; {{ s.evaluations }} evaluations in {{ "%.0f" | format(s.seconds) }} s</div>
-<p class="verdict {{ 'pass' if s.verified else 'fail' }}">{{ "A verified student: "
- ~ ("%.2f" | format(s.size_ratio_to_teacher)) ~ " of the teacher's size" if s.verified
- else "No student was verified" }}</p></header>
-<section id="requirements"><h2>Requirements</h2>
+<h3>Requirements</h3>
 <table><thead><tr><th>requirement</th><th>all-int8 (calibration)</th><th>result (calibration)</th>
 <th>result (held out)</th></tr></thead><tbody>
 {% for r in rows %}<tr><td><code>{{ r.name }}</code></td>{% for cell in r.cells %}
@@ -31,20 +28,28 @@ _PAGE = """<!DOCTYPE html>
 confidence level. Kept in float32: {{ kept or "nothing" }}; size
 {{ "%.2f" | format(s.size_ratio_to_teacher) }} of the teacher,
 {{ "%.2f" | format(s.size_ratio_to_all_int8) }} of all-int8.</p>
-{% for note in s.notes %}<p class="muted">{{ note }}</p>{% endfor %}</section>
-{% if moves %}<section id="layers"><h2>Dropping layers</h2>
+{% for note in s.notes %}<p class="muted">{{ note }}</p>{% endfor %}
+<h3>Sensitivity</h3>
+{% if bars %}<figure>{{ bars }}<figcaption>What each group gives back on each requirement when
+it alone is kept in float32 (the deciding value minus all-int8's, positive toward passing);
+groups of the result in bold.</figcaption></figure>{% else %}
+<p>All-int8 met every requirement: no group needed measuring.</p>{% endif %}
+{% if moves %}<h3>Dropping layers</h3>
 <table><thead><tr><th>layers</th><th>groups in float32</th><th>size</th>
 {% for key in keys %}<th><code>{{ key }}</code> (calibration)</th>{% endfor %}</tr></thead><tbody>
 {% for m in moves %}<tr><td>{{ m.layers }} of {{ s.layers }}</td><td>{{ m.kept }}</td>
 <td>{{ m.size }}</td>{% for cell in m.cells %}<td class="{{ cell.css }}">{{ cell.text }}</td>
 {% endfor %}</tr>{% endfor %}</tbody></table>
 <p>The student keeps {{ s.kept_layers }} of {{ s.layers }} encoder layers. A dropped layer's
-head is not re-trained: it reads what the remaining layers produce.</p></section>{% endif %}
-<section id="sensitivity"><h2>Sensitivity</h2>
-{% if bars %}<figure>{{ bars }}<figcaption>What each group gives back on each requirement when
-it alone is kept in float32 (the deciding value minus all-int8's, positive toward passing);
-groups of the result in bold.</figcaption></figure>{% else %}
-<p>All-int8 met every requirement: no group needed measuring.</p>{% endif %}</section>
+head is not re-trained: it reads what the remaining layers produce.</p>{% endif %}
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>compressguard search</title><style>{{ css }}</style></head><body>
+<header><h1>compressguard search</h1></header>
+<section id="search"><h2>How the student was found</h2>{{ section }}</section>
 <footer>pytest-compressguard {{ version }}</footer></body></html>
 """
 
@@ -61,11 +66,15 @@ def _cell(part: dict[str, Any] | None, key: str) -> dict[str, str]:
     }
 
 
-def render(summary: dict[str, Any]) -> str:
-    """The page for a search summary (``tune.summary`` with ``teacher``, ``data`` and ``n``)."""
+def _environment() -> Any:
     from jinja2 import Environment, StrictUndefined
 
-    from .. import __version__
+    return Environment(autoescape=True, undefined=StrictUndefined)
+
+
+def section(summary: dict[str, Any]) -> Markup:
+    """The search's section for a summary (``tune.summary`` with ``teacher``, ``data`` and
+    ``n``)."""
     from ..report import figures
 
     keys = list(summary["all_int8"]["point"])
@@ -102,17 +111,29 @@ def render(summary: dict[str, Any]) -> str:
         }
         for move in summary["depth_moves"]
     ]
+    return Markup(
+        _environment()
+        .from_string(_SECTION)
+        .render(
+            s=summary,
+            rows=rows,
+            kept=", ".join(summary["kept_fp32"]),
+            bars=bars,
+            keys=keys,
+            moves=moves,
+        )
+    )
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The search's own page for a summary."""
+    from .. import __version__
+
     css = resources.files("pytest_compressguard.report").joinpath("templates/report.css")
-    page = Environment(autoescape=True, undefined=StrictUndefined).from_string(_PAGE)
-    return page.render(
-        s=summary,
-        rows=rows,
-        kept=", ".join(summary["kept_fp32"]),
-        bars=bars,
-        keys=keys,
-        moves=moves,
-        css=Markup(css.read_text()),
-        version=__version__,
+    return (
+        _environment()
+        .from_string(_PAGE)
+        .render(section=section(summary), css=Markup(css.read_text()), version=__version__)
     )
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import CompressGuardError
 from ..models.base import Model, Text
+from . import provenance
 from .candidates import quantize_keeping
 from .depth import count, truncate
 from .evaluate import Measured, Reference, measure, reference
@@ -357,9 +358,12 @@ def export_teacher(teacher: Model, folder: Path) -> Path:
     return target
 
 
-def write_student(candidate: Candidate, folder: Path, out: Path) -> Path:
+def write_student(
+    candidate: Candidate, folder: Path, out: Path, described: dict[str, Any] | None = None
+) -> Path:
     """The candidate's model.onnx with the teacher's tokenizer and config beside it (its
-    layer count set to the candidate's): a spec the plugin loads as a student."""
+    layer count set to the candidate's): a spec the plugin loads as a student; and the
+    search's summary ``described`` (:mod:`~pytest_compressguard.search.provenance`)."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(candidate.path, out / "model.onnx")
     for name in _TOKENIZER_FILES:
@@ -372,6 +376,8 @@ def write_student(candidate: Candidate, folder: Path, out: Path) -> Path:
             if isinstance(found.get(key), int) and 0 < candidate.depth < found[key]:
                 found[key] = candidate.depth
         config.write_text(json.dumps(found, indent=2) + "\n")
+    if described is not None:
+        provenance.write(out, described)
     return out
 
 
