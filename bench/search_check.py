@@ -5,8 +5,8 @@ embeddings) on the same requirements.
 Teacher: all-MiniLM-L6-v2 fine-tuned on 4,000 SST-2 sentences (bench/html_report.py's recipe,
 kept in .bench/minilm-sst2; built on first use, about 3 minutes). Requirements:
 ``label_loyalty>=0.97@0.95`` and ``knn_agreement>=0.6`` on the 872 dev sentences, half of them
-held out. Prints the command's report, its wall time and peak memory, the gate's verdict on the
-held-out split, and each baseline's measurements.
+held out; dropping upper layers allowed. Prints the command's report, its wall time and peak
+memory, the gate's verdict on the held-out split, and each baseline's measurements.
 
     python bench/search_check.py [--shared ../shared/data]
 """
@@ -74,6 +74,8 @@ def main() -> None:
         *(f"--require={r}" for r in REQUIRE),
         f"--out={work / 'student'}",
         f"--compressguard-json={work / 'search.json'}",
+        f"--compressguard-html={work / 'search.html'}",
+        "--search-drop-layers",
     ]
     runner = (
         "import runpy, sys; sys.argv = sys.argv[1:]; "
