@@ -255,6 +255,15 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
     assert outcome.evaluations == 1 + len(outcome.groups)
     assert outcome.verified
     assert outcome.all_int8.size_bytes < outcome.best.size_bytes < outcome.teacher_bytes
+    # keeping the group costs 3 of its float32 weights' 4 bytes per element (less the scale
+    # and zero point the int8 form had)
+    import onnx
+
+    fp32_bytes = weight_bytes(onnx.load(str(folder / "model.onnx")).graph)
+    kept_bytes = sum(fp32_bytes[n] for n in outcome.groups["layer 1 attention Q/K/V"])
+    grew = outcome.best.parameter_bytes - outcome.all_int8.parameter_bytes
+    assert 0.75 * kept_bytes - 3 * 5 <= grew <= 0.75 * kept_bytes
+    assert outcome.best.parameter_bytes < outcome.teacher_parameter_bytes
     # the HTML report: a bar per group and requirement, the kept group marked
     import re
 
@@ -559,3 +568,27 @@ def test_dropping_a_layer_adds_groups_back_when_it_must():
         "1 encoder layers pass only with 1 groups in float32, no smaller than 2: "
         "the student keeps 2"
     ]
+
+
+def test_parameter_bytes_count_each_weight_at_its_element_size(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from pytest_compressguard.search.candidates import parameter_bytes
+
+    weights = [
+        numpy_helper.from_array(np.zeros((3, 4), np.float32), "w"),
+        numpy_helper.from_array(np.zeros(5, np.int8), "q"),
+        numpy_helper.from_array(np.zeros(2, np.int64), "shape"),
+        numpy_helper.from_array(np.float32(0.5), "scale"),
+    ]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["w"], ["y"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [3, 4])],
+        weights,
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "g.onnx"))
+    assert parameter_bytes(tmp_path / "g.onnx") == 3 * 4 * 4 + 5 + 2 * 8 + 4

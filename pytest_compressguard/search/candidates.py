@@ -29,3 +29,19 @@ def quantize_keeping(fp32: Path, target: Path, keep: Iterable[str] = ()) -> Path
             nodes_to_exclude=excluded,
         )
     return target
+
+
+def parameter_bytes(path: Path) -> int:
+    """The bytes of a graph's weights: each initializer's elements times its element size
+    (an int8 weight 1, its float32 scale 4)."""
+    import math
+
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(
+        math.prod(init.dims) * np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        for init in graph.initializer
+    )

@@ -284,7 +284,10 @@ def report_lines(outcome: Any, teacher: str, n: int) -> list[str]:
     lines.append(
         f"  {layers}kept in float32: {', '.join(best.kept) or 'nothing'}; "
         f"{best.size_bytes / 1e6:.1f} MB = {best.size_bytes / outcome.teacher_bytes:.2f} of the "
-        f"teacher, {best.size_bytes / outcome.all_int8.size_bytes:.2f} of all-int8"
+        f"teacher, {best.size_bytes / outcome.all_int8.size_bytes:.2f} of all-int8; weights "
+        f"{best.parameter_bytes / 1e6:.1f} MB = "
+        f"{best.parameter_bytes / outcome.teacher_parameter_bytes:.2f} of the teacher's, "
+        f"{best.parameter_bytes / outcome.all_int8.parameter_bytes:.2f} of all-int8's"
     )
     lines.append(f"  calibration: {shown(best.measured)}")
     if outcome.held_out is not None:

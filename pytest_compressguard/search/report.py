@@ -27,7 +27,10 @@ _SECTION = """<p class="verdict {{ 'pass' if s.verified else 'fail' }}">{{ "A ve
 <p>A bound in brackets is the {{ "bootstrap interval's" }} bound that decides a requirement with a
 confidence level. Kept in float32: {{ kept or "nothing" }}; size
 {{ "%.2f" | format(s.size_ratio_to_teacher) }} of the teacher,
-{{ "%.2f" | format(s.size_ratio_to_all_int8) }} of all-int8.</p>
+{{ "%.2f" | format(s.size_ratio_to_all_int8) }} of all-int8; weights
+{{ "%.1f" | format(s.parameter_bytes / 1e6) }} MB,
+{{ "%.2f" | format(s.parameter_ratio_to_teacher) }} of the teacher's,
+{{ "%.2f" | format(s.parameter_ratio_to_all_int8) }} of all-int8's.</p>
 {% for note in s.notes %}<p class="muted">{{ note }}</p>{% endfor %}
 <h3>Sensitivity</h3>
 {% if bars %}<figure>{{ bars }}<figcaption>What each group gives back on each requirement when

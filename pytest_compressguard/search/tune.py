@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import CompressGuardError
 from ..models.base import Model, Text
 from . import provenance
-from .candidates import quantize_keeping
+from .candidates import parameter_bytes, quantize_keeping
 from .depth import count, truncate
 from .evaluate import Measured, Reference, measure, reference
 from .groups import groups as find_groups
@@ -56,14 +56,15 @@ _TOKENIZER_FILES = (
 
 @dataclass(frozen=True)
 class Candidate:
-    """A student: the groups it keeps in float32, its file, size and measurement, and the
-    encoder layers it keeps."""
+    """A student: the groups it keeps in float32, its file, size and measurement, the
+    encoder layers it keeps and the bytes of its weights."""
 
     kept: tuple[str, ...]
     path: Path
     size_bytes: int
     measured: Measured
     depth: int = 0
+    parameter_bytes: int = 0
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Outcome:
     evaluations: int
     seconds: float
     teacher_bytes: int
+    teacher_parameter_bytes: int
     notes: list[str] = field(default_factory=list)
     #: the teacher's encoder layers, and the candidates measured while dropping layers
     layers: int = 0
@@ -189,7 +191,8 @@ class Search:
             )
             self.evaluations += 1
             size = path.stat().st_size
-            self._made[key] = Candidate(ordered, path, size, measured, depth)
+            weights = parameter_bytes(path)
+            self._made[key] = Candidate(ordered, path, size, measured, depth, weights)
             held = sum(measured.holds.values())
             layers = f"{depth} of {self.layers} layers, " if depth < self.layers else ""
             self.progress(
@@ -254,6 +257,7 @@ class Search:
             evaluations=self.evaluations,
             seconds=time.perf_counter() - start,
             teacher_bytes=_teacher_bytes(self.fp32),
+            teacher_parameter_bytes=parameter_bytes(self.fp32),
             notes=notes,
             layers=self.layers,
             depth_moves=self.depth_moves,
@@ -450,6 +454,11 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "size_bytes": outcome.best.size_bytes,
         "size_ratio_to_teacher": outcome.best.size_bytes / outcome.teacher_bytes,
         "size_ratio_to_all_int8": outcome.best.size_bytes / outcome.all_int8.size_bytes,
+        "parameter_bytes": outcome.best.parameter_bytes,
+        "parameter_ratio_to_teacher": outcome.best.parameter_bytes
+        / outcome.teacher_parameter_bytes,
+        "parameter_ratio_to_all_int8": outcome.best.parameter_bytes
+        / outcome.all_int8.parameter_bytes,
         "all_int8": measured(outcome.all_int8.measured),
         "calibration": measured(outcome.best.measured),
         "held_out": measured(outcome.held_out),
