@@ -6,6 +6,7 @@ model (the file replaced since) is not read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -17,8 +18,15 @@ _KEYS = ("all_int8", "kept_fp32", "sensitivity", "depth_moves", "teacher", "mode
 
 
 def _sha256(path: Path) -> str:
+    """The file's SHA-256, read once per process while its size, time and inode stay."""
+    found = path.stat()
+    return _digest(str(path), found.st_size, found.st_mtime_ns, found.st_ino)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
