@@ -565,9 +565,14 @@ def test_dropping_a_layer_adds_groups_back_when_it_must():
     found = search._drop_layers(search.candidate([], 2), ["A", "B"], {}, notes)
     assert (found.depth, found.kept) == (2, ())
     assert notes == [
-        "1 encoder layers pass only with 1 groups in float32, no smaller than 2: "
-        "the student keeps 2"
+        "keeping 1 of 2 encoder layers, the requirements hold only with 1 group(s) in float32, "
+        "a student no smaller: the student keeps 2"
     ]
+    # a graph that names no encoder layer (or one) has none to drop, and says so
+    search = _Table(lambda depth, kept: True, {1: 10}).search(layers=1)
+    notes = []
+    assert search._drop_layers(search.candidate([], 1), ["A"], {}, notes).depth == 1
+    assert notes == ["the graph's node names show 1 encoder layer(s): none to drop"]
 
 
 def test_parameter_bytes_count_each_weight_at_its_element_size(tmp_path):

@@ -297,6 +297,10 @@ class Search:
     ) -> Candidate:
         """Drop the top encoder layer while a smaller student still passes (see the module
         docstring)."""
+        if self.layers < 2:
+            notes.append(
+                f"the graph's node names show {self.layers} encoder layer(s): none to drop"
+            )
         for depth in range(self.layers - 1, 0, -1):
             if not self._budget():
                 notes.append("the evaluation budget ran out while dropping layers")
@@ -330,8 +334,9 @@ class Search:
             trial = self._backward(trial, scores, notes)
             if trial.size_bytes >= best.size_bytes:
                 notes.append(
-                    f"{depth} encoder layers pass only with {len(trial.kept)} groups in float32, "
-                    f"no smaller than {best.depth}: the student keeps {best.depth}"
+                    f"keeping {depth} of {self.layers} encoder layers, the requirements hold "
+                    f"only with {len(trial.kept)} group(s) in float32, a student no smaller: "
+                    f"the student keeps {best.depth}"
                 )
                 break
             best = trial
