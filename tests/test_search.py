@@ -335,6 +335,16 @@ def test_the_command_writes_a_verified_student(tiny_models, tmp_path, capsys, mo
     assert f"compressguard search: student written to {out}" in printed
     assert "  dropping layers: 1 of 2 layers, 0 groups float32, " in printed
     assert "  1 of 2 layers; kept in float32: nothing" in printed
+    import re
+
+    table = printed[printed.index("  requirement  ") :].splitlines()
+    assert re.split(r" {2,}", table[0].strip()) == [
+        "requirement",
+        "all-int8 (calibration)",
+        "result (calibration)",
+        "result (held out)",
+    ]
+    assert re.fullmatch(r"  label_loyalty>=0\.9(  +\d\.\d{4} holds){3}", table[1]), table[1]
     (tmp_path / "pytest.ini").write_text(
         f"[pytest]\ncompressguard_teacher = {tiny_models.teacher}\ncompressguard_seed = -1\n"
     )
@@ -374,6 +384,8 @@ def test_the_command_refuses_bad_input_and_writes_nothing_unverified(tiny_models
     assert code == 1
     assert "no student written (none was verified)" in printed
     assert "the evaluation budget ran out in the forward pass" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("  accuracy_drop"))
+    assert row.split()[1:] == [row.split()[1], "MISSES", row.split()[3], "MISSES", "-"]
     assert not out.exists()
 
 

@@ -265,9 +265,8 @@ def report_lines(outcome: Any, teacher: str, n: int) -> list[str]:
     lines = [
         f"compressguard search: teacher {teacher}, {n} examples, {len(outcome.groups)} groups, "
         f"{outcome.evaluations} evaluations in {outcome.seconds:.0f} s",
-        f"  all-int8 ({outcome.all_int8.size_bytes / 1e6:.1f} MB, "
-        f"{outcome.all_int8.size_bytes / outcome.teacher_bytes:.2f} of the teacher): "
-        + shown(outcome.all_int8.measured),
+        f"  all-int8: {outcome.all_int8.size_bytes / 1e6:.1f} MB, "
+        f"{outcome.all_int8.size_bytes / outcome.teacher_bytes:.2f} of the teacher",
     ]
     ranked = sorted(outcome.scores, key=lambda g: -outcome.scores[g])
     if ranked:
@@ -289,8 +288,35 @@ def report_lines(outcome: Any, teacher: str, n: int) -> list[str]:
         f"{best.parameter_bytes / outcome.teacher_parameter_bytes:.2f} of the teacher's, "
         f"{best.parameter_bytes / outcome.all_int8.parameter_bytes:.2f} of all-int8's"
     )
-    lines.append(f"  calibration: {shown(best.measured)}")
-    if outcome.held_out is not None:
-        lines.append(f"  held out: {shown(outcome.held_out)}")
+    lines.extend(_table(outcome))
     lines.extend(f"  note: {note}" for note in outcome.notes)
     return lines
+
+
+def _table(outcome: Any) -> list[str]:
+    """Each requirement against all-int8 and the result on the calibration split, and the
+    result on the held-out split: value, deciding bound in brackets, holds or MISSES."""
+
+    def cell(measured: Any, key: str) -> str:
+        if measured is None:
+            return "-"
+        bound = f" ({measured.decisive[key]:.4f})" if key in measured.spread else ""
+        verdict = "holds" if measured.holds[key] else "MISSES"
+        return f"{measured.point[key]:.4f}{bound} {verdict}"
+
+    header = ["requirement", "all-int8 (calibration)", "result (calibration)", "result (held out)"]
+    rows = [
+        [
+            key,
+            *(
+                cell(m, key)
+                for m in (outcome.all_int8.measured, outcome.best.measured, outcome.held_out)
+            ),
+        ]
+        for key in outcome.all_int8.measured.point
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
