@@ -609,3 +609,23 @@ def test_parameter_bytes_count_each_weight_at_its_element_size(tmp_path):
     )
     onnx.save(helper.make_model(graph), str(tmp_path / "g.onnx"))
     assert parameter_bytes(tmp_path / "g.onnx") == 3 * 4 * 4 + 5 + 2 * 8 + 4
+
+
+def test_an_onnx_teacher_exports_with_the_tokenizer_it_was_loaded_with(tiny_models, tmp_path):
+    """An ONNX teacher whose tokenizer was given apart (``--tokenizer``): the export, and so
+    every candidate and the written student, carry that tokenizer."""
+    import shutil
+
+    import numpy as np
+
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.search.tune import export_teacher
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(tiny_models.onnx / "model.onnx", alone / "model.onnx")
+    teacher = load_model(str(alone / "model.onnx"), tokenizer=str(tiny_models.teacher))
+    target = export_teacher(teacher, tmp_path / "export")
+    texts = [t for t, _ in tiny_models.dev_rows[:8]]
+    exported = load_model(str(target)).encode(texts)  # the tokenizer from beside it
+    np.testing.assert_allclose(exported.probabilities, teacher.encode(texts).probabilities)

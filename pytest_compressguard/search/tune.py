@@ -44,15 +44,6 @@ from .groups import groups as find_groups
 from .groups import weight_bytes
 from .requirements import Requirement
 
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "special_tokens_map.json",
-    "spiece.model",
-    "config.json",
-)
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -348,8 +339,9 @@ def _teacher_bytes(fp32: Path) -> int:
 
 
 def export_teacher(teacher: Model, folder: Path) -> Path:
-    """The teacher's float32 ONNX export in ``folder`` with its tokenizer and config beside
-    it (an ONNX teacher is copied)."""
+    """The teacher's float32 ONNX export in ``folder`` with its tokenizer (the one it was
+    loaded with) and config beside it (an ONNX teacher is copied, with the config.json beside
+    it if any)."""
     from ..models.compress import export_onnx
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -357,12 +349,12 @@ def export_teacher(teacher: Model, folder: Path) -> Path:
     source = getattr(teacher, "path", None)
     if source is not None:  # already ONNX
         shutil.copy(source, target)
-        for name in _TOKENIZER_FILES:
-            if (source.parent / name).is_file():
-                shutil.copy(source.parent / name, folder / name)
-        return target
-    export_onnx(teacher, target)  # type: ignore[arg-type]
-    (folder / "config.json").write_text(teacher.config.to_json_string())  # type: ignore[attr-defined]
+        if (source.parent / "config.json").is_file():
+            shutil.copy(source.parent / "config.json", folder / "config.json")
+    else:
+        export_onnx(teacher, target)  # type: ignore[arg-type]
+        config = teacher.config.to_json_string()  # type: ignore[attr-defined]
+        (folder / "config.json").write_text(config)
     teacher.tokenizer.save_pretrained(folder)  # type: ignore[attr-defined]
     return target
 
@@ -375,9 +367,9 @@ def write_student(
     search's summary ``described`` (:mod:`~pytest_compressguard.search.provenance`)."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(candidate.path, out / "model.onnx")
-    for name in _TOKENIZER_FILES:
-        if (folder / name).is_file():
-            shutil.copy(folder / name, out / name)
+    for path in folder.iterdir():  # the tokenizer and config export_teacher wrote
+        if path.is_file() and not path.name.startswith("model.onnx"):
+            shutil.copy(path, out / path.name)
     config = out / "config.json"
     if config.is_file():
         found = json.loads(config.read_text())
@@ -426,20 +418,19 @@ def search(
         ood_texts=first.ood_texts,
         ood=first.ood,
     )
-    refs = [first, second]
     found = Search(
         fp32,
         work,
         lambda path: load_model(str(path), **options),
         requirements,
-        refs[0],
+        first,
         max_evaluations=max_evaluations,
         bootstrap=bootstrap,
         seed=seed,
         margin=margin,
         drop_layers=drop_layers,
         progress=progress,
-    ).run(refs[1])
+    ).run(second)
     return found, folder
 
 
