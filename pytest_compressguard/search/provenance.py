@@ -1,41 +1,34 @@
 """The search's summary beside the student it wrote, read back for the gate's report.
 
-The summary records the SHA-256 of the ``model.onnx`` it describes; a summary beside another
-model (the file replaced since) is not read.
+The summary records the fingerprint of the ``model.onnx`` it describes (the one the gate
+records for that student); a summary beside another model (the file replaced since) is not
+read.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import CompressGuardError
+
 #: The summary's file name in the student's directory.
 PROVENANCE = "compressguard-search.json"
-_KEYS = ("all_int8", "kept_fp32", "sensitivity", "depth_moves", "teacher", "model_sha256")
+_KEYS = ("all_int8", "kept_fp32", "sensitivity", "depth_moves", "teacher", "model_fingerprint")
 
 
-def _sha256(path: Path) -> str:
-    """The file's SHA-256, read once per process while its size, time and inode stay."""
-    found = path.stat()
-    return _digest(str(path), found.st_size, found.st_mtime_ns, found.st_ino)
+def _fingerprint(folder: Path) -> str | None:
+    from ..models.base import local_fingerprint
+    from ..models.spec import parse_spec
 
-
-@functools.lru_cache(maxsize=16)
-def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return local_fingerprint(parse_spec(str(folder / "model.onnx")))
 
 
 def write(folder: Path, described: dict[str, Any]) -> Path:
     """The summary of the search beside the ``model.onnx`` it wrote in ``folder``."""
     target = folder / PROVENANCE
-    found = {**described, "model_sha256": _sha256(folder / "model.onnx")}
+    found = {**described, "model_fingerprint": _fingerprint(folder)}
     target.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
     return target
 
@@ -52,8 +45,8 @@ def read(spec: str) -> dict[str, Any] | None:
         found = json.loads((folder / PROVENANCE).read_text(encoding="utf-8"))
         if not isinstance(found, dict) or not all(k in found for k in _KEYS):
             return None
-        if found["model_sha256"] != _sha256(folder / "model.onnx"):
+        if found["model_fingerprint"] != _fingerprint(folder):
             return None
-    except (OSError, ValueError):
+    except (OSError, ValueError, CompressGuardError):  # unreadable, or no model.onnx there
         return None
     return found
