@@ -252,14 +252,7 @@ def report_lines(outcome: Any, teacher: str, n: int) -> list[str]:
     """The outcome as terminal lines."""
 
     def shown(measured: Any) -> str:
-        parts = []
-        for key, value in measured.point.items():
-            bound = ""
-            if key in measured.spread:
-                bound = f" (bound {measured.decisive[key]:.4f})"
-            verdict = "holds" if measured.holds[key] else "MISSES"
-            parts.append(f"{key}: {value:.4f}{bound} {verdict}")
-        return "; ".join(parts)
+        return "; ".join(f"{key}: {_value(measured, key, 'bound ')}" for key in measured.point)
 
     best = outcome.best
     lines = [
@@ -298,11 +291,7 @@ def _table(outcome: Any) -> list[str]:
     result on the held-out split: value, deciding bound in brackets, holds or MISSES."""
 
     def cell(measured: Any, key: str) -> str:
-        if measured is None:
-            return "-"
-        bound = f" ({measured.decisive[key]:.4f})" if key in measured.spread else ""
-        verdict = "holds" if measured.holds[key] else "MISSES"
-        return f"{measured.point[key]:.4f}{bound} {verdict}"
+        return "-" if measured is None else _value(measured, key)
 
     header = ["requirement", "all-int8 (calibration)", "result (calibration)", "result (held out)"]
     rows = [
@@ -320,3 +309,10 @@ def _table(outcome: Any) -> list[str]:
         "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
+
+
+def _value(measured: Any, key: str, bound: str = "") -> str:
+    """A requirement's point value, its deciding bound in brackets (after ``bound``) when it
+    has a confidence level, and whether it holds."""
+    found = f" ({bound}{measured.decisive[key]:.4f})" if key in measured.spread else ""
+    return f"{measured.point[key]:.4f}{found} {'holds' if measured.holds[key] else 'MISSES'}"
