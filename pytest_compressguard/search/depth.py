@@ -27,9 +27,7 @@ def count(graph: Any) -> int:
 def _output_of(graph: Any, layer: int, readers: set[int | None]) -> str:
     """The one tensor that ``layer`` writes and a node of ``readers`` (None: outside the
     stack, graph outputs included) reads."""
-    written = {
-        name: node for node in graph.node if layer_of(node.name) == layer for name in node.output
-    }
+    written = {name for node in graph.node if layer_of(node.name) == layer for name in node.output}
     found = {
         name
         for node in graph.node

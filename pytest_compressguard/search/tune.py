@@ -41,7 +41,7 @@ from .candidates import parameter_bytes, quantize_keeping
 from .depth import count, truncate
 from .evaluate import Measured, Reference, measure, reference
 from .groups import groups as find_groups
-from .groups import weight_bytes
+from .groups import layer_of, weight_bytes
 from .requirements import Requirement
 
 
@@ -152,13 +152,16 @@ class Search:
         self._made: dict[tuple[int, frozenset[str]], Candidate] = {}
 
     def at(self, depth: int) -> tuple[Path, dict[str, list[str]]]:
-        """The float32 graph keeping the first ``depth`` encoder layers, and its groups."""
-        import onnx
-
+        """The float32 graph keeping the first ``depth`` encoder layers, and its groups (the
+        teacher's, less those of the dropped layers: the cut keeps node names)."""
         if depth not in self._depths:
             path = truncate(self.fp32, self.folder / f"fp32-{depth}-layers" / "model.onnx", depth)
-            graph = onnx.load(str(path), load_external_data=False).graph
-            self._depths[depth] = (path, find_groups(graph))
+            kept = {
+                group: nodes
+                for group, nodes in self.groups.items()
+                if all((layer_of(node) or 0) < depth for node in nodes)
+            }
+            self._depths[depth] = (path, kept)
         return self._depths[depth]
 
     def candidate(self, kept: Sequence[str], depth: int | None = None) -> Candidate:
