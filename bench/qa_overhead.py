@@ -42,7 +42,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from pytest_compressguard.models.qa import Question
+    from pytest_compressguard.core.types import Question
     from pytest_compressguard.models.qa_models import HFQuestionAnswerer
     from pytest_compressguard.models.spec import parse_spec
     from tests.test_qa import run_qa_postprocess

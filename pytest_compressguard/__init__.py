@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from . import assertions
-from .assertions import *  # noqa: F403  (the assert_* helpers)
-from .comparison import Comparison
-from .errors import (
+from pytest_compressguard import assertions
+from pytest_compressguard.assertions import *  # noqa: F403  (the assert_* helpers)
+from pytest_compressguard.core.errors import (
     CompressGuardError,
     CompressGuardWarning,
     DataError,
@@ -14,8 +13,8 @@ from .errors import (
     ModelLoadError,
     ModelSpecError,
 )
-
-__version__ = "0.1.0"
+from pytest_compressguard.core.version import __version__
+from pytest_compressguard.engine.comparison import Comparison
 
 __all__ = [
     "Comparison",

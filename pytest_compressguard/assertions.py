@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .metrics.catalogue import ASSERTIONS, CATALOGUE, METRICS, Assertion, Metric
+from pytest_compressguard.metrics.catalogue import ASSERTIONS, CATALOGUE, METRICS, Assertion, Metric
 
 #: The file name that generated code runs under (the noisy-data warning skips its frames).
 GENERATED = "<pytest_compressguard generated>"

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the subcommand; its exit status."""
-    from . import merge
-    from .search import cli as search
+    from pytest_compressguard import merge
+    from pytest_compressguard.search import cli as search
 
     parser = argparse.ArgumentParser(
         prog="compressguard", description="Tools of pytest-compressguard."

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import CompressGuardError
+from pytest_compressguard.core.errors import CompressGuardError
 
 
 def read_report(path: Path) -> dict[str, Any]:
     """One JSON report, its comparisons checked for fingerprints (a clear error for anything
     else)."""
-    from .report.json_report import VERSION
+    from pytest_compressguard.report.json_report import VERSION
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -77,7 +77,7 @@ def check_same(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
 def merge_reports(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     """The records of the reports, checked (:func:`check_same`) and merged per pair and eval
     set, students in the order they first appear."""
-    from .report.record import from_json, merge
+    from pytest_compressguard.report.record import from_json, merge
 
     reports = [(Path(p), read_report(Path(p))["comparisons"]) for p in paths]
     check_same(reports)
@@ -95,17 +95,17 @@ def run(args: argparse.Namespace) -> int:
     except CompressGuardError as exc:
         print(f"compressguard merge: {exc}", file=sys.stderr)
         return 2
-    from .report import terminal
+    from pytest_compressguard.report import terminal
 
     for line in terminal.lines(records):
         print(line)
     if args.json:
-        from .report import json_report
+        from pytest_compressguard.report import json_report
 
         json_report.write(args.json, records)
         print(f"compressguard: metrics written to {args.json}")
     if args.html:
-        from .report import html
+        from pytest_compressguard.report import html
 
         html.write(args.html, records)
         print(f"compressguard: HTML report written to {args.html}")

@@ -14,14 +14,20 @@ from typing import Any
 
 import pytest
 
-from .attacks.search import RECIPES, SIDES, AttackSettings
-from .attacks.semantics import DEFAULT_ENCODER
-from .errors import ModelSpecError
-from .metrics.qa import ERRORS as QA_ERRORS
-from .models.base import BATCH_SIZE, MAX_LENGTH, POOLINGS
-from .models.qa import DOC_STRIDE, MAX_ANSWER_LENGTH, N_BEST, NULL_THRESHOLD, QA_MAX_LENGTH
-from .models.spec import parse_spec
-from .snapshot import EMBEDDINGS
+from pytest_compressguard.attacks.search import RECIPES, SIDES, AttackSettings
+from pytest_compressguard.attacks.semantics import DEFAULT_ENCODER
+from pytest_compressguard.core.errors import ModelSpecError
+from pytest_compressguard.metrics.qa import ERRORS as QA_ERRORS
+from pytest_compressguard.models.base import BATCH_SIZE, MAX_LENGTH, POOLINGS
+from pytest_compressguard.models.qa import (
+    DOC_STRIDE,
+    MAX_ANSWER_LENGTH,
+    N_BEST,
+    NULL_THRESHOLD,
+    QA_MAX_LENGTH,
+)
+from pytest_compressguard.models.snapshot import EMBEDDINGS
+from pytest_compressguard.models.spec import parse_spec
 
 GROUP = "compressguard"
 #: What the models do: classify texts (or pairs), or answer questions from a context.
@@ -61,7 +67,7 @@ def model_spec(value: str) -> str:
 
 def data_spec(value: str) -> str:
     """Check an eval-data spec: an existing CSV/TSV/JSONL file, or hf:DATASET[:CONFIG]:SPLIT."""
-    from .data import FORMATS
+    from pytest_compressguard.data.texts import FORMATS
 
     if value.startswith("hf:"):
         if len(value.split(":")) not in (3, 4) or not all(value.split(":")[1:]):
@@ -189,7 +195,7 @@ def share(value: str) -> float:
 
 def mlm(value: str) -> str:
     """A masked-LM spec: a directory or a Hub id (checked cheaply: nothing is loaded)."""
-    from .attacks.mlm import mlm_spec
+    from pytest_compressguard.attacks.mlm import mlm_spec
 
     try:
         mlm_spec(value)

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from . import options
-from .comparison import Comparison
-from .errors import CompressGuardError
-from .models.base import Model
-from .models.spec import parse_spec
-from .session import SessionState
+from pytest_compressguard import options
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.engine.comparison import Comparison
+from pytest_compressguard.models.base import Model
+from pytest_compressguard.models.spec import parse_spec
+from pytest_compressguard.session.state import SessionState
 
 T = TypeVar("T")
 STATE = pytest.StashKey[SessionState]()
@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cache_dir = config.cache.mkdir("compressguard")
     state = SessionState(settings, cache_dir)
     if not hasattr(config, "workerinput"):  # xdist workers have no terminal of their own
-        from .report.progress import TerminalProgress
+        from pytest_compressguard.report.progress import TerminalProgress
 
         state.attacks.progress = TerminalProgress(config)
     config.stash[STATE] = state
@@ -202,7 +202,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist controller: collect the comparisons a worker recorded."""
     payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
     if payload:
-        from .report.record import from_json
+        from pytest_compressguard.report.record import from_json
 
         _state(node.config).worker_records.extend(from_json(r) for r in json.loads(payload))
 
@@ -212,7 +212,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = _state(config)
     if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
-        from .report.record import to_json
+        from pytest_compressguard.report.record import to_json
 
         payload = json.dumps([to_json(r) for r in state.records()])
         config.workeroutput[_WORKER_KEY] = payload  # type: ignore[attr-defined]
@@ -235,11 +235,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 f"{size / 1e3 / max(examples, 1) * 1000:.0f} KB per 1,000 examples)"
             )
     if state.settings.json:
-        from .report import json_report
+        from pytest_compressguard.report import json_report
 
         json_report.write(state.settings.json, records, state.pairwise_table)
     if state.settings.html:
-        from .report import html
+        from pytest_compressguard.report import html
 
         html.write(state.settings.html, records, state.pairwise_table)
     _junit_properties(config, records)
@@ -286,7 +286,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     records = state.final_records if state.final_records is not None else state.records()
     if not records and state.pairwise_table is None and state.snapshot_line is None:
         return
-    from .report import terminal
+    from pytest_compressguard.report import terminal
 
     terminalreporter.write_sep("=", "compressguard")
     for line in terminal.lines(records):

@@ -21,7 +21,7 @@ from pytest_compressguard.attacks.search import (
     words,
 )
 from pytest_compressguard.attacks.stopwords import STOPWORDS
-from pytest_compressguard.errors import ModelLoadError
+from pytest_compressguard.core.errors import ModelLoadError
 from pytest_compressguard.metrics import robustness as r
 from tests import tiny
 

@@ -15,7 +15,6 @@ from pytest_compressguard.attacks.lexicon import Lexicon, SynonymSource, lexicon
 from pytest_compressguard.attacks.search import (
     RECIPES,
     AttackSettings,
-    ExampleResult,
     Parts,
     attack_example,
     deleted,
@@ -24,7 +23,8 @@ from pytest_compressguard.attacks.search import (
     words,
 )
 from pytest_compressguard.attacks.semantics import SentenceEncoder, WordVectors, angular
-from pytest_compressguard.errors import ModelLoadError
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.types import ExampleResult
 from tests.test_attack import run_attack_gate
 
 

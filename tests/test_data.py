@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pytest_compressguard.data import load_dataset
-from pytest_compressguard.errors import DataError
+from pytest_compressguard.core.errors import DataError
+from pytest_compressguard.data.texts import load_dataset
 
 NAMES = ("negative", "positive")
 

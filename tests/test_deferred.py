@@ -105,7 +105,7 @@ def test_file_hashes_are_read_again_when_a_file_changes(tmp_path):
     content changes, even at the same size and path."""
     import hashlib
 
-    from pytest_compressguard.models.base import hash_files
+    from pytest_compressguard.core.fingerprints import hash_files
 
     def expected(data):
         return hashlib.sha256(b"w.bin\0" + data).hexdigest()

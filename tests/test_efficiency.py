@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from pytest_compressguard import efficiency
-from pytest_compressguard.models.base import Encoded
+from pytest_compressguard.core.types import Encoded
+from pytest_compressguard.engine import efficiency
 from pytest_compressguard.models.resolve import load_model
 from tests.test_plugin import reference_footprint, run_gate
 

@@ -158,7 +158,7 @@ def test_reports_that_measure_different_things_are_refused(
 def test_each_baseline_is_checked_on_its_own(tmp_path):
     """A report's teacher and its --baseline differ by design; two reports must agree on each
     of them separately."""
-    from pytest_compressguard.errors import CompressGuardError
+    from pytest_compressguard.core.errors import CompressGuardError
     from pytest_compressguard.merge import check_same
 
     def rec(teacher, fingerprint, baseline=False):

@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from pytest_compressguard.errors import LabelMismatchError, MissingOutputError, ModelLoadError
+from pytest_compressguard.core.errors import LabelMismatchError, MissingOutputError, ModelLoadError
 from pytest_compressguard.models import align_labels, load_model
 from pytest_compressguard.models import compress as compress_module
 
@@ -95,7 +95,7 @@ def test_onnx_int8_is_cached_and_verified(tiny_models, tmp_path, monkeypatch):
     first.path.write_bytes(first.path.read_bytes()[:-10])  # a damaged entry is rebuilt
     rebuilt = load_model(f"onnx-int8:{tiny_models.teacher}", cache_dir=cache)
     manifest = json.loads((rebuilt.path.parent / "manifest.json").read_text())
-    from pytest_compressguard.models.base import hash_files
+    from pytest_compressguard.core.fingerprints import hash_files
 
     assert manifest["sha256"] == hash_files([rebuilt.path])
     np.testing.assert_allclose(p, rebuilt.predict_proba(TEXTS), atol=1e-6)
@@ -142,9 +142,9 @@ def test_embeddings_of_every_backend(tiny_models, tmp_path):
 
 
 def test_an_output_the_model_lacks_costs_no_pass(tiny_models, monkeypatch):
-    from pytest_compressguard.data import Dataset
+    from pytest_compressguard.data.texts import Dataset
     from pytest_compressguard.options import Settings
-    from pytest_compressguard.session import SessionState
+    from pytest_compressguard.session.state import SessionState
 
     model = load_model(str(tiny_models.onnx), embedding_output="pooled")
     passes = []

@@ -14,8 +14,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from pytest_compressguard.attacks.search import AttackSettings, Parts, attack
-from pytest_compressguard.data import load_dataset
-from pytest_compressguard.errors import DataError, ModelLoadError
+from pytest_compressguard.core.errors import DataError, ModelLoadError
+from pytest_compressguard.data.texts import load_dataset
 from pytest_compressguard.models import load_model
 from tests import reference, tiny
 from tests.test_plugin import expected_metrics

@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
-from pytest_compressguard.pairwise import pair_metrics, pairwise
+from pytest_compressguard.engine.pairwise import pair_metrics, pairwise
 from tests import reference
 from tests.test_plugin import run_gate
 from tests.test_stats import exact_mcnemar, loop_class_accuracy, loop_ece

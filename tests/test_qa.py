@@ -282,7 +282,7 @@ SQUAD = {
 
 
 def test_squad_json_jsonl_and_record_lists_read_alike(tmp_path):
-    from pytest_compressguard.qa_data import load_questions
+    from pytest_compressguard.data.questions import load_questions
 
     (tmp_path / "dev.json").write_text(json.dumps(SQUAD))
     records = [
@@ -320,8 +320,8 @@ def test_squad_json_jsonl_and_record_lists_read_alike(tmp_path):
 
 
 def test_bad_qa_data_is_a_clear_error(tmp_path):
-    from pytest_compressguard.errors import DataError
-    from pytest_compressguard.qa_data import load_questions
+    from pytest_compressguard.core.errors import DataError
+    from pytest_compressguard.data.questions import load_questions
 
     broken = json.loads(json.dumps(SQUAD))
     del broken["data"][0]["paragraphs"][0]["qas"][0]["answers"]

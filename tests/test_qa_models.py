@@ -11,9 +11,9 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from pytest_compressguard.errors import ModelLoadError
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.types import Question
 from pytest_compressguard.models.compress import quantize_torch_int8
-from pytest_compressguard.models.qa import Question
 from pytest_compressguard.models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
 from pytest_compressguard.models.spec import parse_spec
 from tests import reference, tiny

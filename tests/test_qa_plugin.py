@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from pytest_compressguard.errors import CompressGuardError
+from pytest_compressguard.core.errors import CompressGuardError
 from pytest_compressguard.metrics.catalogue import METRICS
 from pytest_compressguard.report import html
 from tests import browser
@@ -133,8 +133,8 @@ def test_every_qa_statistic_equals_its_definition_on_made_up_answers(error):
     import random
 
     from pytest_compressguard import Comparison
+    from pytest_compressguard.core.types import Answer
     from pytest_compressguard.metrics.catalogue import CATALOGUE
-    from pytest_compressguard.models.qa import Answer
 
     rng = random.Random(3)
 
@@ -185,7 +185,7 @@ def test_every_qa_statistic_equals_its_definition_on_made_up_answers(error):
 
 def test_a_slice_without_questions_has_no_figure():
     from pytest_compressguard import Comparison
-    from pytest_compressguard.models.qa import Answer
+    from pytest_compressguard.core.types import Answer
 
     said = Answer("Paris", -1.0, (("Paris", 0.7), ("", 0.3)))
     c = Comparison.from_answers([["Paris"], ["Paris France"]], [said, said], [said, said])
@@ -437,9 +437,9 @@ def test_task_qa_can_be_forced_and_the_window_defaults_to_384(pytester, qa_model
 
 def test_the_answer_cache_keys_on_the_window_and_the_answer_settings(qa_models, tmp_path):
     """A cached entry is reused only for the same model, questions, window and settings."""
+    from pytest_compressguard.data.questions import load_questions
+    from pytest_compressguard.engine.outputs import OutputStore
     from pytest_compressguard.models.qa_models import load_qa_model
-    from pytest_compressguard.outputs import OutputStore
-    from pytest_compressguard.qa_data import load_questions
 
     questions = load_questions(str(qa_models.dev))
     calls = []

@@ -13,7 +13,7 @@ import pytest
 from pytest_compressguard import Comparison, CompressGuardWarning, assert_label_loyalty
 from pytest_compressguard.attacks.search import AttackSettings, Parts, attack_example
 from pytest_compressguard.attacks.stopwords import STOPWORDS
-from pytest_compressguard.data import load_dataset
+from pytest_compressguard.data.texts import load_dataset
 from pytest_compressguard.metrics import kl_divergence, slices
 from pytest_compressguard.metrics.distribution import deep_knn
 from pytest_compressguard.models.base import softmax64

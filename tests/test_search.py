@@ -397,7 +397,7 @@ def test_dropping_layers_computes_the_cut_model(exported, tiny_models, tmp_path)
     import onnx
     from onnx import helper
 
-    from pytest_compressguard.errors import CompressGuardError
+    from pytest_compressguard.core.errors import CompressGuardError
     from pytest_compressguard.models import load_model
     from pytest_compressguard.search.depth import count, truncate
 
@@ -505,7 +505,7 @@ def test_an_inert_top_layer_is_dropped_and_a_working_one_kept(pytester, tiny_mod
     assert "<h3>Dropping layers</h3>" in section and "keeps 1 of 2 encoder layers" in section
     assert "A verified student: " in section
     # a summary beside another model than the one it describes is not read
-    from pytest_compressguard.search import provenance
+    from pytest_compressguard.report import provenance
 
     assert provenance.read(str(student / "model.onnx"))["kept_layers"] == 1
     with (student / "model.onnx").open("ab") as handle:

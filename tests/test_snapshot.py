@@ -13,9 +13,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from pytest_compressguard.errors import ModelLoadError, ModelSpecError
+from pytest_compressguard.core.errors import ModelLoadError, ModelSpecError
+from pytest_compressguard.models.snapshot import Snapshot, open_snapshot
 from pytest_compressguard.models.spec import parse_spec
-from pytest_compressguard.snapshot import Snapshot, open_snapshot
 
 GATE = """
 def test_predictions(guard):
@@ -472,8 +472,8 @@ def test_question_answering_round_trip(pytester, qa_models, tmp_path):
 
 
 def test_a_snapshot_without_a_size_says_why(tmp_path):
-    from pytest_compressguard.errors import CompressGuardError
-    from pytest_compressguard.snapshot import SnapshotModel, write
+    from pytest_compressguard.core.errors import CompressGuardError
+    from pytest_compressguard.models.snapshot import SnapshotModel, write
 
     path = write(
         tmp_path / "t.cgsnap",

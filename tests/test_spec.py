@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_compressguard.errors import ModelSpecError
+from pytest_compressguard.core.errors import ModelSpecError
 from pytest_compressguard.models.spec import ALIASES, parse_spec
 
 

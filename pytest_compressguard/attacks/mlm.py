@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import ModelLoadError, ModelSpecError
-from ..models.base import MAX_LENGTH
-from ..models.hf import checkpoint_fingerprint, quiet_loading
-from ..models.spec import ModelSpec, parse_spec
+from pytest_compressguard.core.errors import ModelLoadError, ModelSpecError
+from pytest_compressguard.models.base import MAX_LENGTH
+from pytest_compressguard.models.hf import checkpoint_fingerprint, quiet_loading
+from pytest_compressguard.models.spec import ModelSpec, parse_spec
 
 T = TypeVar("T")
 
@@ -74,7 +74,7 @@ class MaskedLM:
     def __init__(self, spec: str, *, max_length: int = MAX_LENGTH, device: str = "cpu") -> None:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        from ..models.hf import torch_device
+        from pytest_compressguard.models.hf import torch_device
 
         self.spec = mlm_spec(spec)
 

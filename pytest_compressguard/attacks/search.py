@@ -56,13 +56,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..models.base import Text
-from .stopwords import STOPWORDS
+from pytest_compressguard.attacks.stopwords import STOPWORDS
+from pytest_compressguard.core.types import ExampleResult, Text, joined
 
 #: The texts of a pair the attack may change.
 SIDES = ("first", "second")
@@ -182,63 +182,8 @@ class AttackSettings:
         return value if value else None
 
 
-@dataclass(frozen=True)
-class ExampleResult:
-    """The attack on one example. Labels are class indices of the attacked model."""
-
-    index: int
-    original: str
-    adversarial: str
-    label: int
-    before: int
-    after: int
-    words: int
-    words_changed: int
-    queries: int
-    status: str  # "success" | "failed" | "skipped"
-    changes: tuple[tuple[str, str], ...] = field(default=())
-    #: For a text pair: the text that was not attacked, and which side was ("first"/"second").
-    context: str | None = None
-    side: str | None = None
-    #: A success: the encoder's cosine similarity of the original and the adversarial text.
-    similarity: float | None = None
-    #: Candidates that passed the stopword / non-word filter, and how many of them each
-    #: constraint rejected (a candidate counts for the first constraint that rejects it).
-    proposed: int = 0
-    rejected: tuple[tuple[str, int], ...] = field(default=())
-
-    @property
-    def success(self) -> bool:
-        return self.status == "success"
-
-    def whole(self, text: str) -> Text:
-        """``text`` (the original or the adversarial) as the model's input: with a pair's
-        untouched text on its side."""
-        return joined(text, self.context, self.side)
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["changes"] = [list(c) for c in self.changes]
-        out["rejected"] = dict(self.rejected)
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ExampleResult:
-        return cls(
-            **{
-                **data,
-                "changes": tuple(tuple(c) for c in data["changes"]),
-                "rejected": tuple(data.get("rejected", {}).items()),
-            }
-        )
 
 
-def joined(text: str, context: str | None, side: str | None) -> Text:
-    """The model's input for an attacked ``text``: the text itself, or with a pair's
-    untouched ``context``, the pair with ``text`` on ``side``."""
-    if context is None:
-        return text
-    return (context, text) if side == "second" else (text, context)
 
 
 def words(text: str) -> list[tuple[int, int]]:
@@ -360,7 +305,7 @@ def attack(
     if parts.similarity is None and settings.threshold is not None:
         raise ValueError(f"the {settings.recipe} recipe needs a sentence encoder")
     if parts.lexicon is None and (settings.antonyms or settings.synonyms_only):
-        from .lexicon import lexicon
+        from pytest_compressguard.attacks.lexicon import lexicon
 
         parts = replace(parts, lexicon=lexicon())
 
@@ -504,7 +449,7 @@ def _steps(
             pairs = [(ref, window(t, words(t), int(i), recipe.window)) for t in trial]
             similar = np.asarray((yield ("similarity", pairs)), dtype=np.float64)
             if recipe.metric == "angular":
-                from .semantics import angular
+                from pytest_compressguard.attacks.semantics import angular
 
                 similar = angular(similar)
             keep = np.flatnonzero(similar >= threshold)

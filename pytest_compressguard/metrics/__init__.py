@@ -1,6 +1,6 @@
 """Pure metric functions of numpy arrays."""
 
-from .prediction import (
+from pytest_compressguard.metrics.prediction import (
     accuracy,
     error_overlap,
     flips,

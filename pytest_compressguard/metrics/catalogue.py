@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from . import prediction as p
-from .stats import MeanStatistic
+from pytest_compressguard.metrics import prediction as p
+from pytest_compressguard.metrics.stats import MeanStatistic
 
 #: The tasks a comparison can be of (see ``--task``).
 TASKS = ("classification", "qa")
@@ -644,7 +644,7 @@ def qa_statistics(columns: Any) -> dict[str, MeanStatistic]:
     """The statistic of every prediction metric of a QA pair, by name, from its
     :class:`~pytest_compressguard.metrics.qa.QAColumns` (a HasAns/NoAns figure of an empty
     slice is left out)."""
-    from . import qa
+    from pytest_compressguard.metrics import qa
 
     return qa.statistics(columns)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .neighbours import nearest
+from pytest_compressguard.metrics.neighbours import nearest
 
 #: Percentile of held-out in-distribution scores used as the threshold (keeps 95% of them).
 PERCENTILE = 95.0

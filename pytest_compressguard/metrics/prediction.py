@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stats import MeanStatistic
+from pytest_compressguard.metrics.stats import MeanStatistic
 
 #: Equal-width confidence bins of the expected calibration error.
 ECE_BINS = 15

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.qa import Answer
-from . import squad
-from .stats import MeanStatistic
+from pytest_compressguard.core.types import Answer
+from pytest_compressguard.metrics import squad
+from pytest_compressguard.metrics.stats import MeanStatistic
 
 ERRORS = ("exact", "f1")
 
@@ -156,7 +156,7 @@ def slice_masks(c: QAColumns) -> dict[str, np.ndarray]:
 def statistics(c: QAColumns) -> dict[str, MeanStatistic]:
     """Every prediction metric of a QA pair, by its catalogue name (see the module
     docstring for the columns). A HasAns/NoAns figure of an empty slice is left out."""
-    from .prediction import _column, _jaccard, _ratio, _WorstClass
+    from pytest_compressguard.metrics.prediction import _column, _jaccard, _ratio, _WorstClass
 
     wrong_t, wrong_s = 1 - c.teacher_right, 1 - c.student_right
     drop = c.teacher_exact - c.student_exact

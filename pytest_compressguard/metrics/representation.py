@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .neighbours import nearest
+from pytest_compressguard.metrics.neighbours import nearest
 
 
 def knn_sets(embeddings: np.ndarray, k: int) -> np.ndarray:

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .prediction import ECE_BINS, confidence_bins, ece_statistic, worst_class_drop_statistic
+from pytest_compressguard.metrics.prediction import (
+    ECE_BINS,
+    confidence_bins,
+    ece_statistic,
+    worst_class_drop_statistic,
+)
 
 __all__ = [
     "ECE_BINS",

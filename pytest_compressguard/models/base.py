@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import LabelMismatchError, MissingOutputError, ModelLoadError
-from .spec import ModelSpec
+from pytest_compressguard.core.errors import LabelMismatchError, MissingOutputError, ModelLoadError
+from pytest_compressguard.core.fingerprints import hash_files
+from pytest_compressguard.core.types import Encoded, Text
+from pytest_compressguard.models.spec import ModelSpec
 
 #: Examples per forward pass and truncation length in tokens, unless told otherwise (the
 #: plugin's --batch-size and --max-length default to these).
 BATCH_SIZE = 32
 MAX_LENGTH = 128
 
-#: One example's input: a text, or a (text, pair) of two texts (NLI, paraphrase).
-Text: TypeAlias = "str | tuple[str, str]"
 
 _DEFAULT_LABEL = re.compile(r"^LABEL_\d+$")
 
@@ -58,12 +55,6 @@ class Model(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """The outputs of one pass: None for an output that was not requested."""
-
-    probabilities: np.ndarray | None
-    embeddings: np.ndarray | None
 
 
 POOLINGS = ("cls", "mean")
@@ -79,9 +70,6 @@ def split_pairs(texts: Sequence[Text]) -> tuple[list[str], list[str] | None]:
     return [t[0] for t in texts], [t[1] for t in texts]  # type: ignore[index]
 
 
-def show(text: Text) -> str:
-    """An example as one line: a pair's texts joined by `` [SEP] ``."""
-    return " [SEP] ".join(text) if isinstance(text, tuple) else text
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
@@ -159,29 +147,8 @@ def softmax64(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-def hash_files(paths: Iterable[Path]) -> str:
-    """SHA-256 over the names and bytes of files, in sorted order.
-
-    A session asks for the same model's hash several times (its description, the output
-    cache key, an ``onnx-int8:`` build key, an attack's parts); the files are read once per
-    process while their path, size, modification time and inode stay the same."""
-    stats = []
-    for path in sorted(paths):
-        found = path.stat()
-        stats.append((str(path), found.st_size, found.st_mtime_ns, found.st_ino))
-    return _hash_files(tuple(stats))
 
 
-@lru_cache(maxsize=64)
-def _hash_files(stats: tuple[tuple[str, int, int, int], ...]) -> str:
-    digest = hashlib.sha256()
-    for name, *_ in stats:
-        path = Path(name)
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def local_fingerprint(spec: ModelSpec) -> str | None:

@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..cache import key, locked
-from ..errors import ModelLoadError
-from .base import hash_files, local_fingerprint
-from .hf import HFClassifier
-from .onnx import OnnxClassifier
-from .spec import ModelSpec
+from pytest_compressguard.core.cache import key, locked
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.fingerprints import hash_files
+from pytest_compressguard.models.base import local_fingerprint
+from pytest_compressguard.models.hf import HFClassifier
+from pytest_compressguard.models.onnx import OnnxClassifier
+from pytest_compressguard.models.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from .qa_models import HFQuestionAnswerer
+    from pytest_compressguard.models.qa_models import HFQuestionAnswerer
 
     _Torch = TypeVar("_Torch", HFClassifier, HFQuestionAnswerer)
 else:
@@ -118,7 +119,7 @@ def export_onnx(model: _Torch, target: Path) -> None:
     on two probe sentences (or question/context pairs)."""
     import torch
 
-    from .qa_models import HFQuestionAnswerer
+    from pytest_compressguard.models.qa_models import HFQuestionAnswerer
 
     names = list(model.input_names)
     if isinstance(model, HFQuestionAnswerer):

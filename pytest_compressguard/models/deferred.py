@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CompressGuardError
-from .base import Encoded, Model, Text
-from .spec import ModelSpec
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.types import Encoded, Text
+from pytest_compressguard.models.base import Model
+from pytest_compressguard.models.spec import ModelSpec
 
 #: Bump when a description's fields or meaning change.
 FORMAT = 1
@@ -84,7 +85,7 @@ class DeferredModel:
 
     def recorded_footprint(self) -> Any:
         """The recorded size and parameter count (the recorded error when there is none)."""
-        from ..efficiency import recorded_footprint
+        from pytest_compressguard.engine.efficiency import recorded_footprint
 
         return recorded_footprint(self._description, "")
 

@@ -11,9 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelLoadError
-from .base import BATCH_SIZE, MAX_LENGTH, BatchedModel, label_names, local_fingerprint
-from .spec import ModelSpec
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.models.base import (
+    BATCH_SIZE,
+    MAX_LENGTH,
+    BatchedModel,
+    label_names,
+    local_fingerprint,
+)
+from pytest_compressguard.models.spec import ModelSpec
 
 
 @contextmanager

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelLoadError
-from .base import BATCH_SIZE, MAX_LENGTH, BatchedModel, hash_files, label_names
-from .hf import load_tokenizer
-from .spec import ModelSpec
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.fingerprints import hash_files
+from pytest_compressguard.models.base import BATCH_SIZE, MAX_LENGTH, BatchedModel, label_names
+from pytest_compressguard.models.hf import load_tokenizer
+from pytest_compressguard.models.spec import ModelSpec
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from pytest_compressguard.core.types import Answer, Question
+
 #: The run_qa defaults.
 QA_MAX_LENGTH = 384
 DOC_STRIDE = 128
@@ -40,12 +42,6 @@ MAX_ANSWER_LENGTH = 30
 NULL_THRESHOLD = 0.0
 
 
-@dataclass(frozen=True)
-class Question:
-    """One extractive-QA example: the question and the context its answer is taken from."""
-
-    question: str
-    context: str
 
 
 @dataclass(frozen=True)
@@ -61,16 +57,6 @@ class Windows:
         return len(self.question)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A model's answer to one question."""
-
-    #: The answer text; "" when the model abstains.
-    text: str
-    #: Null score minus the best non-null candidate's score (run_qa's ``scores_diff``).
-    null_odds: float
-    #: The n-best candidates and the null answer as (text, probability), best first.
-    candidates: tuple[tuple[str, float], ...]
 
 
 def windows(

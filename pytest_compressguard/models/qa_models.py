@@ -7,36 +7,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ModelLoadError
-from .base import BATCH_SIZE, BatchedModel, hash_files, pool
-from .hf import checkpoint_fingerprint, load_tokenizer
-from .qa import (
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.fingerprints import hash_files
+from pytest_compressguard.core.types import QAOutputs, Question
+from pytest_compressguard.models.base import BATCH_SIZE, BatchedModel, pool
+from pytest_compressguard.models.hf import checkpoint_fingerprint, load_tokenizer
+from pytest_compressguard.models.qa import (
     DOC_STRIDE,
     MAX_ANSWER_LENGTH,
     N_BEST,
     NULL_THRESHOLD,
     QA_MAX_LENGTH,
-    Answer,
-    Question,
     answers,
     windows,
 )
-from .spec import ModelSpec
-
-
-@dataclass(frozen=True)
-class QAOutputs:
-    """A model's answers to some questions, and each question's embedding: the [CLS] (or
-    mean) vector of its first window's last hidden state."""
-
-    answers: list[Answer]
-    embeddings: np.ndarray
+from pytest_compressguard.models.spec import ModelSpec
 
 
 class QuestionAnswerer(BatchedModel):
@@ -126,7 +116,7 @@ class HFQuestionAnswerer(QuestionAnswerer):
     ) -> None:
         from transformers import AutoModelForQuestionAnswering
 
-        from .hf import accepted_inputs, load_checkpoint, torch_device
+        from pytest_compressguard.models.hf import accepted_inputs, load_checkpoint, torch_device
 
         self.spec = spec
         source = spec.source
@@ -151,7 +141,7 @@ class HFQuestionAnswerer(QuestionAnswerer):
     def _spans(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import torch
 
-        from .hf import torch_inputs
+        from pytest_compressguard.models.hf import torch_inputs
 
         tensors = torch_inputs(batch, self.input_names, self.torch_device)
         with torch.inference_mode():
@@ -185,7 +175,11 @@ class OnnxQuestionAnswerer(QuestionAnswerer):
         embedding_output: str = "last_hidden_state",
         path: str | None = None,
     ) -> None:
-        from .onnx import open_session, quantizes_activations, tokenizer_beside
+        from pytest_compressguard.models.onnx import (
+            open_session,
+            quantizes_activations,
+            tokenizer_beside,
+        )
 
         self.spec = spec
         self.path = Path(path or spec.source)
@@ -212,7 +206,7 @@ class OnnxQuestionAnswerer(QuestionAnswerer):
         self.per_example = quantizes_activations(self.path)
 
     def _spans(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from .onnx import graph_feed
+        from pytest_compressguard.models.onnx import graph_feed
 
         feed = graph_feed(self.spec, self.graph_inputs, batch)
         start, end, hidden = self.session.run(self.output_names, feed)
@@ -236,8 +230,8 @@ def load_qa_model(
 ) -> QuestionAnswerer:
     """The question answerer a spec names: a ``*ForQuestionAnswering`` checkpoint (local or
     the Hub), an ONNX graph with start and end logits, or ``int8:``/``onnx-int8:`` of one."""
-    from .compress import onnx_int8, quantize_torch_int8
-    from .spec import parse_spec
+    from pytest_compressguard.models.compress import onnx_int8, quantize_torch_int8
+    from pytest_compressguard.models.spec import parse_spec
 
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     options: dict[str, Any] = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import ModelLoadError
-from .base import BATCH_SIZE, MAX_LENGTH, Model
-from .spec import ModelSpec, parse_spec
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.models.base import BATCH_SIZE, MAX_LENGTH, Model
+from pytest_compressguard.models.spec import ModelSpec, parse_spec
 
 
 def load_model(
@@ -23,13 +23,13 @@ def load_model(
 ) -> Model:
     """Load the model a spec names: Hugging Face (local or Hub), ONNX, int8:, onnx-int8: or
     snapshot: (outputs read from a file; its settings are not checked here)."""
-    from .compress import onnx_int8, quantize_torch_int8
-    from .hf import HFClassifier
-    from .onnx import OnnxClassifier
+    from pytest_compressguard.models.compress import onnx_int8, quantize_torch_int8
+    from pytest_compressguard.models.hf import HFClassifier
+    from pytest_compressguard.models.onnx import OnnxClassifier
 
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     if parsed.kind == "snapshot":
-        from ..snapshot import SnapshotModel
+        from pytest_compressguard.models.snapshot import SnapshotModel
 
         return SnapshotModel(parsed)  # type: ignore[return-value]
     options = {
@@ -72,7 +72,7 @@ def detect_task(spec: str | ModelSpec) -> str:
     if parsed.inner is not None:
         return detect_task(parsed.inner)
     if parsed.kind == "snapshot":
-        from ..snapshot import open_snapshot
+        from pytest_compressguard.models.snapshot import open_snapshot
 
         return open_snapshot(parsed.source).task
     if parsed.kind == "onnx":
@@ -92,7 +92,7 @@ def detect_task(spec: str | ModelSpec) -> str:
     else:
         from transformers import AutoConfig
 
-        from .hf import hub_error, quiet_loading
+        from pytest_compressguard.models.hf import hub_error, quiet_loading
 
         try:
             with quiet_loading():

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelSpecError
+from pytest_compressguard.core.errors import ModelSpecError
 
 #: Short names for the models of Rai et al. (Turc et al. 2019 compact BERTs included).
 ALIASES: dict[str, str] = {

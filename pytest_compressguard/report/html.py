@@ -20,10 +20,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .. import __version__
-from ..metrics.catalogue import CATALOGUE, GROUPS, METRICS
-from . import figures, terminal
-from .terminal import metric_value, summary
+from pytest_compressguard.core.version import __version__
+from pytest_compressguard.metrics.catalogue import CATALOGUE, GROUPS, METRICS
+from pytest_compressguard.report import figures, terminal
+from pytest_compressguard.report.terminal import metric_value, summary
 
 #: At most this many classes are drawn in the per-class and confusion figures.
 MAX_CLASSES = 20
@@ -64,7 +64,7 @@ def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> s
     """The report as one HTML document (records as the session or the JSON report holds
     them). With several eval sets each record is shown as ``student [set]``, and the verdict
     of a student covers all its sets."""
-    from .record import from_json
+    from pytest_compressguard.report.record import from_json
 
     records = [{**from_json(r), "label": _label(r)} for r in records]
     colours = {
@@ -125,7 +125,7 @@ def sections(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def _searched(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The search's section of each student a search wrote, once per student."""
-    from ..search.report import section
+    from pytest_compressguard.search.report import section
 
     found: dict[str, dict[str, Any]] = {}
     for r in records:

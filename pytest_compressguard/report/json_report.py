@@ -13,7 +13,7 @@ def build(
     records: list[dict[str, Any]], pairwise: dict[str, Any] | list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The report document: the comparison records, and the pairwise table when made."""
-    from .record import to_json
+    from pytest_compressguard.report.record import to_json
 
     document: dict[str, Any] = {"version": VERSION, "comparisons": [to_json(r) for r in records]}
     if pairwise is not None:

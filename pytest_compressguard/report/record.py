@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..attacks.search import ExampleResult
-from ..checks import Check
-from ..errors import CompressGuardError, MissingOutputError
-from ..metrics.catalogue import CATALOGUE, Metric
-from ..models.base import Text
-from ..search import provenance
+from pytest_compressguard.core.check import Check
+from pytest_compressguard.core.errors import CompressGuardError, MissingOutputError
+from pytest_compressguard.core.types import ExampleResult, Text
+from pytest_compressguard.metrics.catalogue import CATALOGUE, Metric
+from pytest_compressguard.report import provenance
 
 if TYPE_CHECKING:
-    from ..comparison import Comparison
-    from ..inputs import PairAttack
+    from pytest_compressguard.engine.comparison import Comparison
+    from pytest_compressguard.engine.inputs import PairAttack
 
 #: Points of the probability scatter kept in the record (a seeded sample beyond this).
 SAMPLE_POINTS = 1000

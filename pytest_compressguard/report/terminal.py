@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checks import Check
-from ..metrics.catalogue import CATALOGUE
+from pytest_compressguard.core.check import Check
+from pytest_compressguard.metrics.catalogue import CATALOGUE
 
 #: Each metric's column label.
 _SHORT = {m.name: m.label for m in CATALOGUE}
@@ -85,7 +85,7 @@ def summary(record: dict[str, Any]) -> str:
 def lines(records: list[dict[str, Any]]) -> list[str]:
     """The summary as text lines: tables per teacher and dataset, then what could not be
     measured and the failed checks."""
-    from .record import from_json
+    from pytest_compressguard.report.record import from_json
 
     records = [from_json(r) for r in records]
     out: list[str] = []

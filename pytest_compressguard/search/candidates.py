@@ -14,7 +14,7 @@ def quantize_keeping(fp32: Path, target: Path, keep: Iterable[str] = ()) -> Path
     in float32; written to ``target``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ..models.compress import _root_logging_quiet
+    from pytest_compressguard.models.compress import _root_logging_quiet
 
     # onnxruntime rewrites a Gemm as <name>_MatMul plus an Add before quantizing it: exclude
     # that name too

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import CompressGuardError
+from pytest_compressguard.core.errors import CompressGuardError
 
 #: The plugin's options the search reads, by dest.
 SHARED = (
@@ -70,7 +70,7 @@ def ini_values(start: Path) -> dict[str, Any]:
 
 def add_parser(commands: Any) -> None:
     """The ``search`` subcommand and its options."""
-    from ..options import OPTIONS
+    from pytest_compressguard.options import OPTIONS
 
     parser = commands.add_parser(
         "search",
@@ -136,7 +136,7 @@ def add_parser(commands: Any) -> None:
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """The shared options: the command line, else the ini key, else the plugin's default."""
-    from ..options import OPTIONS, Settings
+    from pytest_compressguard.options import OPTIONS, Settings
 
     ini = ini_values(Path.cwd())
     by_dest = {o.dest: o for o in OPTIONS}
@@ -165,7 +165,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Run the search; 0 when a verified student was written, 1 when none was, 2 for bad
     input."""
-    from .requirements import parse
+    from pytest_compressguard.search.requirements import parse
 
     try:
         s = _settings(args)
@@ -186,11 +186,11 @@ def run(args: argparse.Namespace) -> int:
 def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]) -> Any:
     import tempfile
 
-    from ..data import load_dataset
-    from ..models import load_model
-    from ..models.base import MAX_LENGTH
-    from ..options import EvalSet
-    from .tune import search, summary, write_student
+    from pytest_compressguard.data.texts import load_dataset
+    from pytest_compressguard.models import load_model
+    from pytest_compressguard.models.base import MAX_LENGTH
+    from pytest_compressguard.options import EvalSet
+    from pytest_compressguard.search.tune import search, summary, write_student
 
     spec = EvalSet.parse(s["eval_data"]).spec
     columns = {
@@ -241,7 +241,7 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
         Path(args.json).write_text(json.dumps(described, indent=2) + "\n")
         lines.append(f"compressguard search: report written to {args.json}")
     if args.html:
-        from .report import write
+        from pytest_compressguard.search.report import write
 
         write(args.html, described)
         lines.append(f"compressguard search: HTML report written to {args.html}")

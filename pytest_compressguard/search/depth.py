@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import CompressGuardError
-from .groups import layer_of
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.search.groups import layer_of
 
 
 def count(graph: Any) -> int:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..comparison import Comparison
-from ..inputs import OodInputs
-from ..metrics.catalogue import DEFAULT_K, METRICS
-from ..models.base import Model, Text
-from .requirements import Requirement
+from pytest_compressguard.core.types import Text
+from pytest_compressguard.engine.comparison import Comparison
+from pytest_compressguard.engine.inputs import OodInputs
+from pytest_compressguard.metrics.catalogue import DEFAULT_K, METRICS
+from pytest_compressguard.models.base import Model
+from pytest_compressguard.search.requirements import Requirement
 
 
 @dataclass(frozen=True)

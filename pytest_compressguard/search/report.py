@@ -10,8 +10,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .requirements import parse
-from .tune import gain
+from pytest_compressguard.search.requirements import parse
+from pytest_compressguard.search.tune import gain
 
 _SECTION = """<p class="verdict {{ 'pass' if s.verified else 'fail' }}">{{ "A verified student: "
  ~ ("%.2f" | format(s.size_ratio_to_teacher)) ~ " of the teacher's size" if s.verified
@@ -78,7 +78,7 @@ def _environment() -> Any:
 def section(summary: dict[str, Any]) -> Markup:
     """The search's section for a summary (``tune.summary`` with ``teacher``, ``data`` and
     ``n``)."""
-    from ..report import figures
+    from pytest_compressguard.report import figures
 
     keys = list(summary["all_int8"]["point"])
     rows = [
@@ -130,7 +130,7 @@ def section(summary: dict[str, Any]) -> Markup:
 
 def render(summary: dict[str, Any]) -> str:
     """The search's own page for a summary."""
-    from .. import __version__
+    from pytest_compressguard.core.version import __version__
 
     css = resources.files("pytest_compressguard.report").joinpath("templates/report.css")
     return (

@@ -8,8 +8,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..errors import CompressGuardError
-from ..metrics.catalogue import METRICS
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.metrics.catalogue import METRICS
 
 #: The metric groups a candidate can be measured on from its own pass over the data.
 SEARCHABLE_GROUPS = ("prediction", "representation", "distribution")

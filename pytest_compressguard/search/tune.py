@@ -34,15 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CompressGuardError
-from ..models.base import Model, Text
-from . import provenance
-from .candidates import parameter_bytes, quantize_keeping
-from .depth import count, truncate
-from .evaluate import Measured, Reference, measure, reference
-from .groups import groups as find_groups
-from .groups import layer_of, weight_bytes
-from .requirements import Requirement
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.types import Text
+from pytest_compressguard.models.base import Model
+from pytest_compressguard.report import provenance
+from pytest_compressguard.search.candidates import parameter_bytes, quantize_keeping
+from pytest_compressguard.search.depth import count, truncate
+from pytest_compressguard.search.evaluate import Measured, Reference, measure, reference
+from pytest_compressguard.search.groups import groups as find_groups
+from pytest_compressguard.search.groups import layer_of, weight_bytes
+from pytest_compressguard.search.requirements import Requirement
 
 
 @dataclass(frozen=True)
@@ -345,7 +346,7 @@ def export_teacher(teacher: Model, folder: Path) -> Path:
     """The teacher's float32 ONNX export in ``folder`` with its tokenizer (the one it was
     loaded with) and config beside it (an ONNX teacher is copied, with the config.json beside
     it if any)."""
-    from ..models.compress import export_onnx
+    from pytest_compressguard.models.compress import export_onnx
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "model.onnx"
@@ -406,7 +407,7 @@ def search(
     """Export the teacher, split the data, run the search; return the outcome and the export
     folder (its tokenizer and config go beside a written student). ``model_options`` are
     ``load_model``'s keyword arguments for each candidate (the tokenizer is the export's)."""
-    from ..models import load_model
+    from pytest_compressguard.models import load_model
 
     folder = work / "teacher-fp32"
     fp32 = export_teacher(teacher, folder)

@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .attacks.search import ExampleResult
-from .errors import CompressGuardError
-from .metrics import slices
-from .metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS
-from .metrics.prediction import jensen_shannon, kl_per_example
-from .models.base import Text, show
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.types import ExampleResult, Text, show
+from pytest_compressguard.metrics import slices
+from pytest_compressguard.metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS
+from pytest_compressguard.metrics.prediction import jensen_shannon, kl_per_example
 
 if TYPE_CHECKING:
-    from .comparison import Comparison
+    from pytest_compressguard.engine.comparison import Comparison
 
 MAX_EXAMPLES_SHOWN = 5
 

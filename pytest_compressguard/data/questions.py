@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .data import json_records, read_hf, read_json, read_rows
-from .errors import DataError
-from .models.qa import Question
+from pytest_compressguard.core.errors import DataError
+from pytest_compressguard.core.types import Question
+from pytest_compressguard.data.texts import json_records, read_hf, read_json, read_rows
 
 
 @dataclass(frozen=True)

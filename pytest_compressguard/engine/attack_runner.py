@@ -12,18 +12,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .. import cache
-from ..data import Dataset
-from ..errors import MissingOutputError, ModelLoadError
-from ..inputs import Lazy, PairAttack
-from ..models.base import Model, Text, label_order, local_fingerprint, split_pairs
-from .search import AttackRun, AttackSettings, ExampleResult, Parts, SubstituteSource
+from pytest_compressguard.attacks.search import AttackRun, AttackSettings, Parts, SubstituteSource
+from pytest_compressguard.core import cache
+from pytest_compressguard.core.errors import MissingOutputError, ModelLoadError
+from pytest_compressguard.core.lazy import Lazy
+from pytest_compressguard.core.types import ExampleResult, Text
+from pytest_compressguard.data.texts import Dataset
+from pytest_compressguard.engine.inputs import PairAttack
+from pytest_compressguard.models.base import Model, label_order, local_fingerprint, split_pairs
 
 if TYPE_CHECKING:
-    from ..options import Settings
-    from ..outputs import OutputStore
-    from .mlm import MaskedLM
-    from .semantics import SentenceEncoder, WordVectors
+    from pytest_compressguard.attacks.mlm import MaskedLM
+    from pytest_compressguard.attacks.semantics import SentenceEncoder, WordVectors
+    from pytest_compressguard.engine.outputs import OutputStore
+    from pytest_compressguard.options import Settings
 
 #: 2: the attacked side of a pair is part of the settings; 3: recipes and constraints
 FORMAT = 3
@@ -78,7 +80,7 @@ class AttackRunner:
         )
 
     def _load_encoder(self) -> SentenceEncoder:
-        from .semantics import SentenceEncoder
+        from pytest_compressguard.attacks.semantics import SentenceEncoder
 
         s = self.settings
         return SentenceEncoder(
@@ -86,8 +88,8 @@ class AttackRunner:
         )
 
     def _load_vectors(self) -> WordVectors:
-        from .search import RECIPES
-        from .semantics import WordVectors
+        from pytest_compressguard.attacks.search import RECIPES
+        from pytest_compressguard.attacks.semantics import WordVectors
 
         path = self.settings.attack_word_vectors
         if path is None:
@@ -105,7 +107,7 @@ class AttackRunner:
 
     def parts(self, settings: AttackSettings) -> Parts:
         """The recipe's substitute source, the lexicon and the sentence encoder (loaded now)."""
-        from .lexicon import SynonymSource, lexicon
+        from pytest_compressguard.attacks.lexicon import SynonymSource, lexicon
 
         words = lexicon()
         source: SubstituteSource
@@ -124,7 +126,7 @@ class AttackRunner:
         """What the recipe's parts are, by content: the masked LM or the word vectors, the
         sentence encoder and the lexicon (local models are hashed from their files, so a fully
         cached attack loads nothing)."""
-        from .semantics import encoder_fingerprint
+        from pytest_compressguard.attacks.semantics import encoder_fingerprint
 
         out = {"lexicon": LEXICON}
         if settings.spec.substitutes == "mlm":
@@ -141,7 +143,7 @@ class AttackRunner:
     def vectors_fingerprint(self) -> str:
         """The word-vector file's content hash, computed once per session (the vectors are
         not loaded, so a fully cached attack never parses them)."""
-        from .semantics import vectors_fingerprint
+        from pytest_compressguard.attacks.semantics import vectors_fingerprint
 
         path = self.settings.attack_word_vectors
         if path is None:
@@ -149,7 +151,7 @@ class AttackRunner:
         return vectors_fingerprint(path)
 
     def _load_mlm(self) -> MaskedLM:
-        from .mlm import MaskedLM
+        from pytest_compressguard.attacks.mlm import MaskedLM
 
         s = self.settings
         return MaskedLM(s.attack_mlm, max_length=s.length("classification"), device=s.device)
@@ -158,7 +160,7 @@ class AttackRunner:
     def mlm_fingerprint(self) -> str:
         """The masked LM's content hash: from its files when local (the model is not loaded
         then, so a fully cached attack never loads it)."""
-        from .mlm import mlm_spec
+        from pytest_compressguard.attacks.mlm import mlm_spec
 
         spec = mlm_spec(self.settings.attack_mlm)
         return local_fingerprint(spec) or self._mlm.get().fingerprint()
@@ -222,7 +224,7 @@ class AttackRunner:
                 f"compressguard: attack on {label}: read from {source} ({_summary(run.examples)})"
             )
         else:
-            from .search import attack
+            from pytest_compressguard.attacks.search import attack
 
             parts = self.parts(settings)
             total = len(texts)

@@ -11,81 +11,34 @@ them once: the second waits, then reads the first one's entry.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import cache
-from .data import Dataset
-from .errors import MissingOutputError, ModelLoadError
-from .models.base import Encoded, Model
+from pytest_compressguard.core import cache
+from pytest_compressguard.core.codecs import from_bytes, qa_from_bytes, qa_to_bytes, to_bytes
+from pytest_compressguard.core.errors import MissingOutputError, ModelLoadError
+from pytest_compressguard.core.types import Encoded
+from pytest_compressguard.data.texts import Dataset
+from pytest_compressguard.models.base import Model
 
 if TYPE_CHECKING:
-    from .models.qa_models import QAOutputs, QuestionAnswerer
-    from .qa_data import Questions
+    from pytest_compressguard.core.types import QAOutputs
+    from pytest_compressguard.data.questions import Questions
+    from pytest_compressguard.models.qa_models import QuestionAnswerer
 
 FORMAT = 1
-OUTPUTS = ("probabilities", "embeddings")
 #: The format of a question answerer's entry (answers, candidates and embeddings).
 QA_FORMAT = 1
 
 
-def to_bytes(encoded: Encoded) -> bytes:
-    """The outputs as an ``.npz`` archive (absent outputs left out)."""
-    buffer = io.BytesIO()
-    arrays = {name: getattr(encoded, name) for name in OUTPUTS}
-    np.savez(buffer, **{name: a for name, a in arrays.items() if a is not None})
-    return buffer.getvalue()
 
 
-def from_bytes(data: bytes) -> Encoded:
-    """Outputs read back from :func:`to_bytes` (no pickle)."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        found = {name: arrays[name] if name in arrays else None for name in OUTPUTS}
-    return Encoded(found["probabilities"], found["embeddings"])
 
 
-def qa_to_bytes(found: QAOutputs) -> bytes:
-    """A question answerer's outputs as an ``.npz`` archive of plain arrays (no pickle)."""
-    candidates = [c for a in found.answers for c in a.candidates]
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        embeddings=found.embeddings,
-        text=np.array([a.text for a in found.answers], dtype=str),
-        null_odds=np.array([a.null_odds for a in found.answers], dtype=np.float64),
-        counts=np.array([len(a.candidates) for a in found.answers], dtype=np.int64),
-        candidate_text=np.array([t for t, _ in candidates], dtype=str),
-        candidate_probability=np.array([p for _, p in candidates], dtype=np.float64),
-    )
-    return buffer.getvalue()
 
 
-def qa_from_bytes(data: bytes) -> QAOutputs:
-    """A question answerer's outputs read back from :func:`qa_to_bytes` (no pickle)."""
-    from .models.qa import Answer
-    from .models.qa_models import QAOutputs
-
-    with np.load(io.BytesIO(data), allow_pickle=False) as a:
-        ends = np.cumsum(a["counts"])
-        texts, probabilities = a["candidate_text"].tolist(), a["candidate_probability"].tolist()
-        answers = [
-            Answer(
-                str(text),
-                float(odds),
-                tuple(zip(texts[end - count : end], probabilities[end - count : end], strict=True)),
-            )
-            for text, odds, count, end in zip(
-                a["text"].tolist(),
-                a["null_odds"].tolist(),
-                a["counts"].tolist(),
-                ends.tolist(),
-                strict=True,
-            )
-        ]
-        return QAOutputs(answers, a["embeddings"])
 
 
 class OutputStore:

@@ -11,12 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .metrics.catalogue import METRICS, PAIR_METRICS, prediction_statistics, qa_statistics
-from .metrics.qa import answer_columns
-from .metrics.representation import knn_sets, linear_cka, set_jaccard
-from .metrics.slices import expected_calibration_error
-from .metrics.stats import mcnemar
-from .models.qa import Answer
+from pytest_compressguard.core.types import Answer
+from pytest_compressguard.metrics.catalogue import (
+    METRICS,
+    PAIR_METRICS,
+    prediction_statistics,
+    qa_statistics,
+)
+from pytest_compressguard.metrics.qa import answer_columns
+from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard
+from pytest_compressguard.metrics.slices import expected_calibration_error
+from pytest_compressguard.metrics.stats import mcnemar
 
 __all__ = ["MODEL_METRICS", "PAIR_METRICS", "QA_MODEL_METRICS", "pair_metrics", "pairwise"]
 

@@ -8,16 +8,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import cache
-from .attacks.runner import AttackRunner
-from .comparison import Comparison
-from .data import Dataset, load_dataset
-from .efficiency import Measurements
-from .errors import CompressGuardError, DataError, MissingOutputError, ModelLoadError
-from .inputs import (
+from pytest_compressguard.core import cache
+from pytest_compressguard.core.errors import (
+    CompressGuardError,
+    DataError,
+    MissingOutputError,
+    ModelLoadError,
+)
+from pytest_compressguard.core.lazy import Lazy
+from pytest_compressguard.data.texts import Dataset, load_dataset
+from pytest_compressguard.engine.attack_runner import AttackRunner
+from pytest_compressguard.engine.comparison import Comparison
+from pytest_compressguard.engine.efficiency import Measurements
+from pytest_compressguard.engine.inputs import (
     OOD_ABSENT,
     QA_NOT_ATTACKED,
-    Lazy,
     OodInputs,
     PairEfficiency,
     PairEmbeddings,
@@ -25,10 +30,10 @@ from .inputs import (
     PairOutputs,
     QAPairOutputs,
 )
-from .models.base import Model, label_order
-from .options import Settings, eval_sets
-from .outputs import OutputStore
-from .report import record as records_
+from pytest_compressguard.engine.outputs import OutputStore
+from pytest_compressguard.models.base import Model, label_order
+from pytest_compressguard.options import Settings, eval_sets
+from pytest_compressguard.report import record as records_
 
 
 class SessionState:
@@ -71,7 +76,7 @@ class SessionState:
             return self.settings.task
         if not self.settings.teacher:
             raise CompressGuardError("no teacher model (pass --teacher)")
-        from .models.resolve import detect_task
+        from pytest_compressguard.models.resolve import detect_task
 
         return detect_task(self.settings.teacher)
 
@@ -103,14 +108,14 @@ class SessionState:
     def _load(self, spec: str) -> Model:
         """The model, or with a cache directory, a :class:`DeferredModel` when its description
         is cached (an unchanged rerun then loads no weights)."""
-        from .models.base import local_fingerprint
-        from .models.deferred import FORMAT, DeferredModel, describe, versions
-        from .models.spec import parse_spec
+        from pytest_compressguard.models.base import local_fingerprint
+        from pytest_compressguard.models.deferred import FORMAT, DeferredModel, describe, versions
+        from pytest_compressguard.models.spec import parse_spec
 
         self._check_task(spec)
         parsed = parse_spec(spec)
         if parsed.kind == "snapshot":
-            from .snapshot import SnapshotModel
+            from pytest_compressguard.models.snapshot import SnapshotModel
 
             return SnapshotModel(parsed, self.output_settings())  # type: ignore[return-value]
         innermost = parsed.inner or parsed
@@ -144,7 +149,7 @@ class SessionState:
 
     def _check_task(self, spec: str) -> None:
         """A student of another task than the teacher's is refused (unless --task forces)."""
-        from .models.resolve import detect_task
+        from pytest_compressguard.models.resolve import detect_task
 
         s = self.settings
         task = self.task()
@@ -158,13 +163,13 @@ class SessionState:
 
     def _load_now(self, spec: str) -> Model:
         """The model a spec names, loaded."""
-        from .models.resolve import load_model
+        from pytest_compressguard.models.resolve import load_model
 
         s = self.settings
         task = self.task()
         cache_dir = self.cache_dir or (self.scratch() if "onnx-int8:" in spec else None)
         if task == "qa":
-            from .models.qa_models import load_qa_model
+            from pytest_compressguard.models.qa_models import load_qa_model
 
             try:
                 return load_qa_model(
@@ -208,7 +213,7 @@ class SessionState:
         if spec is None:
             raise DataError(f"no {role} data: pass --{role}-data")
         if self.task() == "qa":
-            from .qa_data import load_questions
+            from pytest_compressguard.data.questions import load_questions
 
             return load_questions(
                 spec,
@@ -227,7 +232,7 @@ class SessionState:
                 labels="optional" if role == "eval" else "ignored",
             )
         except DataError as exc:
-            from .qa_data import looks_like_qa
+            from pytest_compressguard.data.questions import looks_like_qa
 
             if looks_like_qa(spec):
                 raise DataError(
@@ -385,7 +390,7 @@ class SessionState:
         """The pairwise table on eval set ``name`` (default: the first), from the outputs each
         model computed once. A model that cannot load, or data that cannot be read, gives
         ``{"error": ...}``."""
-        from .pairwise import pairwise
+        from pytest_compressguard.engine.pairwise import pairwise
 
         s = self.settings
         roles = {spec: "student" for spec in s.student}
@@ -437,8 +442,8 @@ class SessionState:
         """Write the teacher's snapshot (see :mod:`pytest_compressguard.snapshot`): its outputs
         on every dataset of the session and the attack runs the ``records`` show; return the
         file and the number of examples it holds outputs for."""
-        from .models.deferred import describe
-        from .snapshot import AttackEntry, Entry, write
+        from pytest_compressguard.models.deferred import describe
+        from pytest_compressguard.models.snapshot import AttackEntry, Entry, write
 
         s = self.settings
         assert s.teacher is not None

@@ -10,57 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
-from .attacks.search import ExampleResult
-from .efficiency import Footprint, Latency
-from .errors import CompressGuardError
-from .metrics.qa import QAColumns
-from .models.base import Text
-from .models.qa import Answer, Question
-
-T = TypeVar("T")
-
-
-class Lazy(Generic[T]):
-    """A value loaded on first use; a CompressGuardError is kept and raised again."""
-
-    def __init__(self, load: Callable[[], T] | None, absent: str) -> None:
-        self._load = load
-        self._absent = absent
-        self._value: T | None = None
-        self.error: CompressGuardError | None = None
-
-    @classmethod
-    def of(cls, value: T | None, absent: str) -> Lazy[T]:
-        """A value known already, so loaded (or, for None, absent with the sentence
-        ``absent``)."""
-        lazy = cls((lambda: value) if value is not None else None, absent)
-        lazy._value = value
-        return lazy
-
-    @property
-    def loaded(self) -> bool:
-        return self._value is not None
-
-    @property
-    def configured(self) -> bool:
-        return self._load is not None
-
-    def get(self) -> T:
-        if self._value is None:
-            if self.error is None and self._load is None:
-                self.error = CompressGuardError(self._absent)
-            if self.error is not None:
-                raise self.error
-            try:
-                self._value = self._load()  # type: ignore[misc]
-            except CompressGuardError as exc:
-                self.error = exc
-                raise
-        return self._value
+from pytest_compressguard.core.lazy import Lazy
+from pytest_compressguard.core.types import (
+    Answer,
+    ExampleResult,
+    Footprint,
+    Latency,
+    Question,
+    Text,
+)
+from pytest_compressguard.metrics.qa import QAColumns
 
 
 @dataclass(frozen=True)
@@ -98,7 +61,7 @@ class QAPairOutputs:
         ids: Sequence[str] = (),
     ) -> QAPairOutputs:
         """The aligned answers of a pair and their outcome columns."""
-        from .metrics.qa import answer_columns
+        from pytest_compressguard.metrics.qa import answer_columns
 
         return cls(
             tuple(teacher),
@@ -142,8 +105,8 @@ class PairAttack:
 
     def validity(self) -> dict[str, dict[str, Any]]:
         """Each model's :func:`~pytest_compressguard.attacks.search.validity` figures."""
-        from .attacks.lexicon import lexicon
-        from .attacks.search import validity
+        from pytest_compressguard.attacks.lexicon import lexicon
+        from pytest_compressguard.attacks.search import validity
 
         return {
             "teacher": validity(self.teacher, lexicon()),

@@ -10,24 +10,36 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .assertions import Assertions
-from .checks import Check
-from .errors import CompressGuardError
-from .inputs import Lazy, OodInputs, PairEmbeddings, PairInputs, PairOutputs, QAPairOutputs
-from .metrics import robustness as r
-from .metrics import slices
-from .metrics.catalogue import (
+from pytest_compressguard.assertions import Assertions
+from pytest_compressguard.core.check import Check
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.lazy import Lazy
+from pytest_compressguard.core.types import Answer, Question, Text
+from pytest_compressguard.engine.inputs import (
+    OodInputs,
+    PairEmbeddings,
+    PairInputs,
+    PairOutputs,
+    QAPairOutputs,
+)
+from pytest_compressguard.metrics import robustness as r
+from pytest_compressguard.metrics import slices
+from pytest_compressguard.metrics.catalogue import (
     DEFAULT_K,
     INTERVAL_METRICS,
     METRICS,
     prediction_statistics,
     qa_statistics,
 )
-from .metrics.distribution import DeepKnn, deep_knn, ood_agreement
-from .metrics.representation import knn_sets, linear_cka, set_jaccard
-from .metrics.stats import McNemar, MeanStatistic, bootstrap_means, interval, mcnemar
-from .models.base import Text
-from .models.qa import Answer, Question
+from pytest_compressguard.metrics.distribution import DeepKnn, deep_knn, ood_agreement
+from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard
+from pytest_compressguard.metrics.stats import (
+    McNemar,
+    MeanStatistic,
+    bootstrap_means,
+    interval,
+    mcnemar,
+)
 
 T = TypeVar("T")
 DEFAULT_KS = (1, 5, 10, 20, 50)
@@ -305,7 +317,7 @@ class Comparison(Assertions):
     def squad_scores(self) -> dict[str, dict[str, Any]]:
         """Each model's official SQuAD 2.0 evaluation (percentages; ``best_*`` thresholds
         on its null odds) of a QA pair."""
-        from .metrics.squad import evaluate
+        from pytest_compressguard.metrics.squad import evaluate
 
         o = self.outputs
 
@@ -572,7 +584,7 @@ class Comparison(Assertions):
     def probability_sample(self, limit: int = 1000) -> dict[str, list[Any]]:
         """The points of the report's teacher-vs-student scatter (see
         :func:`pytest_compressguard.report.record.probability_sample`)."""
-        from .report.record import probability_sample
+        from pytest_compressguard.report.record import probability_sample
 
         return probability_sample(self, limit)
 
@@ -588,13 +600,13 @@ class Comparison(Assertions):
     def metrics(self) -> dict[str, Any]:
         """Every metric measured so far or measurable from loaded outputs, by name (see
         :meth:`unavailable` for the rest)."""
-        from .report.record import measure
+        from pytest_compressguard.report.record import measure
 
         return measure(self)[0]
 
     def unavailable(self) -> dict[str, str]:
         """Why each metric that cannot be measured cannot, by name."""
-        from .report.record import measure
+        from pytest_compressguard.report.record import measure
 
         return measure(self)[1]
 
@@ -610,7 +622,7 @@ class Comparison(Assertions):
         """Evaluate and record one check (see :func:`pytest_compressguard.checks.evaluate`);
         raise the failure's message."""
         __tracebackhide__ = True
-        from .checks import evaluate
+        from pytest_compressguard.engine.checks import evaluate
 
         check = evaluate(self, metric, threshold, param, confidence)
         self.checks.append(check)
@@ -634,7 +646,7 @@ def _not_defined(metric: str, task: str) -> str:
 
 def _qa_slices(columns: Any) -> dict[str, Any]:
     """The HasAns and NoAns slices: support and each model's exact match (None: empty)."""
-    from .metrics.qa import SLICES, slice_masks
+    from pytest_compressguard.metrics.qa import SLICES, slice_masks
 
     masks = slice_masks(columns)
     table: dict[str, Any] = {"labels": list(SLICES), "support": [], "teacher": [], "student": []}

@@ -32,16 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import cache
-from .errors import ModelLoadError
-from .models.base import Encoded, OneOutput, Text
-from .models.spec import ModelSpec
+from pytest_compressguard.core import cache
+from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.fingerprints import texts_fingerprint
+from pytest_compressguard.core.types import Encoded, Text
+from pytest_compressguard.models.base import OneOutput
+from pytest_compressguard.models.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from .data import Dataset
-    from .efficiency import Footprint
-    from .models.qa_models import QAOutputs
-    from .qa_data import Questions
+    from pytest_compressguard.core.types import Footprint, QAOutputs
+    from pytest_compressguard.data.questions import Questions
+    from pytest_compressguard.data.texts import Dataset
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -60,11 +61,6 @@ SETTING_FLAGS = {
 }
 
 
-def texts_fingerprint(texts: Sequence[Text]) -> str:
-    """The SHA-256 of texts, as :attr:`Dataset.texts_fingerprint` computes it."""
-    from .data import _fingerprint
-
-    return _fingerprint(texts, None)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -101,10 +97,10 @@ def _cast(array: np.ndarray | None, dtype: str) -> np.ndarray | None:
 
 
 def _member_bytes(entry: Entry, embeddings: str) -> bytes:
-    from .outputs import qa_to_bytes, to_bytes
+    from pytest_compressguard.core.codecs import qa_to_bytes, to_bytes
 
     if entry.answers is not None:
-        from .models.qa_models import QAOutputs
+        from pytest_compressguard.core.types import QAOutputs
 
         vectors = _cast(entry.answers.embeddings, embeddings)
         if vectors is None:  # an answerer's entry always has its (N, 0) embedding array
@@ -163,7 +159,7 @@ def write(
                 "member": member,
             }
         )
-    from . import __version__
+    from pytest_compressguard.core.version import __version__
 
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -274,7 +270,7 @@ class Snapshot:
     def encoded(self, fingerprint: str, what: str, n: int) -> Encoded:
         """A classifier's outputs on the texts with this fingerprint: float64 probabilities
         and float32 embeddings, as a live model gives them."""
-        from .outputs import from_bytes
+        from pytest_compressguard.core.codecs import from_bytes
 
         found = from_bytes(self._member(fingerprint, what, n))
         probabilities = found.probabilities
@@ -287,8 +283,8 @@ class Snapshot:
     def answers(self, fingerprint: str, what: str, n: int) -> QAOutputs:
         """A question answerer's answers and embeddings on the questions with this
         fingerprint."""
-        from .models.qa_models import QAOutputs
-        from .outputs import qa_from_bytes
+        from pytest_compressguard.core.codecs import qa_from_bytes
+        from pytest_compressguard.core.types import QAOutputs
 
         found = qa_from_bytes(self._member(fingerprint, what, n))
         return QAOutputs(found.answers, found.embeddings.astype(np.float32))
@@ -372,7 +368,7 @@ class SnapshotModel(OneOutput):
 
     def recorded_footprint(self) -> Footprint:
         """The size and parameter count of the model the snapshot was taken of."""
-        from .efficiency import recorded_footprint
+        from pytest_compressguard.engine.efficiency import recorded_footprint
 
         return recorded_footprint(self.snapshot.model, f"snapshot {self.spec.source} holds no size")
 

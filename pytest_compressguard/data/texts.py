@@ -4,7 +4,6 @@ Hugging Face dataset -> Dataset of texts or text pairs."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
-from .models.base import Text
+from pytest_compressguard.core.errors import DataError
+from pytest_compressguard.core.fingerprints import rows_fingerprint
+from pytest_compressguard.core.types import Text
 
 FORMATS = (".csv", ".tsv", ".txt", ".jsonl", ".json")
 
@@ -42,7 +42,7 @@ class Dataset:
     @cached_property
     def texts_fingerprint(self) -> str:
         """SHA-256 of the texts alone: the key of the model outputs computed on them."""
-        return _fingerprint(self.texts, None)
+        return rows_fingerprint(self.texts, None)
 
     def label_indices(self, names: Sequence[str] | None, num_labels: int) -> np.ndarray:
         """Gold labels as indices into a model's label set.
@@ -82,11 +82,6 @@ def _index(label: str, num_labels: int) -> int | None:
     return index if 0 <= index < num_labels and str(index) == label else None
 
 
-def _fingerprint(texts: Sequence[Text], labels: Sequence[str] | None) -> str:
-    digest = hashlib.sha256()
-    for i, text in enumerate(texts):
-        digest.update(json.dumps([text, None if labels is None else labels[i]]).encode())
-    return digest.hexdigest()
 
 
 def read_json(path: Path) -> Any:
@@ -234,6 +229,6 @@ def load_dataset(
         spec=spec,
         texts=tuple(texts),
         labels=gold,
-        fingerprint=_fingerprint(texts, gold),
+        fingerprint=rows_fingerprint(texts, gold),
         unlabelled="" if with_labels else missing_labels,
     )

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import CompressGuardError
+from pytest_compressguard.core.errors import CompressGuardError
 
 #: The summary's file name in the student's directory.
 PROVENANCE = "compressguard-search.json"
@@ -19,8 +19,8 @@ _KEYS = ("all_int8", "kept_fp32", "sensitivity", "depth_moves", "teacher", "mode
 
 
 def _fingerprint(folder: Path) -> str | None:
-    from ..models.base import local_fingerprint
-    from ..models.spec import parse_spec
+    from pytest_compressguard.models.base import local_fingerprint
+    from pytest_compressguard.models.spec import parse_spec
 
     return local_fingerprint(parse_spec(str(folder / "model.onnx")))
 

@@ -17,12 +17,12 @@ import os
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CompressGuardError
-from .models.base import Model
+from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.types import Footprint, Latency
+from pytest_compressguard.models.base import Model
 
 WARMUP = 2
 MIN_RUNS = 5
@@ -30,27 +30,8 @@ MAX_RUNS = 50
 BUDGET_S = 1.0
 
 
-@dataclass(frozen=True)
-class Footprint:
-    """A model's size and parameter count; ``measured_from`` says where the size came from."""
-
-    size_bytes: int
-    parameters: int
-    measured_from: str  # "files" | "memory"
 
 
-@dataclass(frozen=True)
-class Latency:
-    """The median time of one call on ``batch`` texts."""
-
-    batch: int
-    median_ms: float
-    runs: int
-    runtime: str
-    threads: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def recorded_footprint(description: dict[str, Any], missing: str) -> Footprint:
@@ -69,9 +50,9 @@ def footprint(model: Model) -> Footprint:
     recorded = getattr(model, "recorded_footprint", None)
     if recorded is not None:
         return recorded()  # type: ignore[no-any-return]
-    from .models.hf import HFClassifier
-    from .models.onnx import OnnxClassifier
-    from .models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
+    from pytest_compressguard.models.hf import HFClassifier
+    from pytest_compressguard.models.onnx import OnnxClassifier
+    from pytest_compressguard.models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
 
     if isinstance(model, (OnnxClassifier, OnnxQuestionAnswerer)):
         import onnx
@@ -117,8 +98,8 @@ def _torch_weights(module: Any) -> tuple[int, int, bool]:
 
 
 def _runtime(model: Model) -> tuple[str, int]:
-    from .models.deferred import unwrap
-    from .models.onnx import OnnxClassifier
+    from pytest_compressguard.models.deferred import unwrap
+    from pytest_compressguard.models.onnx import OnnxClassifier
 
     model = unwrap(model)
     if isinstance(model, OnnxClassifier):
@@ -182,7 +163,7 @@ class Measurements:
         if model.spec.kind == "snapshot":
             raise CompressGuardError(model.latency_error())  # type: ignore[attr-defined]
         if key not in self._latencies:
-            from .cache import locked
+            from pytest_compressguard.core.cache import locked
 
             lock = locked(self.cache_dir, "latency") if self.cache_dir else nullcontext()
             with lock:

@@ -1,0 +1,1 @@
+"""Readers of evaluation data: texts and pairs with labels, questions with contexts."""

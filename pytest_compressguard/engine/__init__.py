@@ -1,0 +1,1 @@
+"""Outputs, comparisons, decisions and explanations of one teacher/student pair."""

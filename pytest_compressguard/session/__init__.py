@@ -1,0 +1,1 @@
+"""Per-session state: settings, loading, comparisons, snapshot writing."""

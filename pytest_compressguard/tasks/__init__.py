@@ -1,0 +1,1 @@
+"""One module per task: how its examples are read, run through a model, compared, explained."""
