@@ -629,3 +629,49 @@ def test_an_onnx_teacher_exports_with_the_tokenizer_it_was_loaded_with(tiny_mode
     texts = [t for t, _ in tiny_models.dev_rows[:8]]
     exported = load_model(str(target)).encode(texts)  # the tokenizer from beside it
     np.testing.assert_allclose(exported.probabilities, teacher.encode(texts).probabilities)
+
+
+class _Fixed:
+    """A candidate whose outputs are given: what :func:`measure` reads of a model."""
+
+    def __init__(self, probabilities, embeddings):
+        self.probabilities, self.embeddings = probabilities, embeddings
+
+    def encode(self, texts):
+        from pytest_compressguard.core.types import Encoded
+
+        return Encoded(self.probabilities[: len(texts)], self.embeddings[: len(texts)])
+
+    def embed(self, texts):
+        return self.embeddings[: len(texts)]
+
+
+@pytest.mark.filterwarnings("ignore::pytest_compressguard.CompressGuardWarning")  # 60 examples
+@pytest.mark.parametrize("student_gains", [True, False])
+def test_mcnemar_requirement_fails_only_a_significant_loss_as_the_gate_does(student_gains):
+    """``mcnemar_p_value>=0.05`` rejects a candidate significantly *worse* than its teacher
+    and accepts one significantly *better*: the search decides as the gate decides."""
+    import numpy as np
+
+    from pytest_compressguard import Comparison
+    from pytest_compressguard.search.evaluate import Reference, measure
+
+    n = 60
+    labels = np.zeros(n, dtype=np.int64)
+    right, wrong = np.array([0.9, 0.1]), np.array([0.1, 0.9])
+    better = np.array([right] * n)
+    worse = np.array([right] * 30 + [wrong] * 30)  # 30 discordant: p ~ 2e-9
+    teacher, student = (worse, better) if student_gains else (better, worse)
+    embeddings = np.random.default_rng(0).normal(size=(n, 4))
+    texts = tuple(f"text {i}" for i in range(n))
+    ref = Reference(texts, labels, teacher, embeddings)
+    wanted = [parse("mcnemar_p_value>=0.05")]
+    found = measure(_Fixed(student, embeddings), ref, wanted, bootstrap=0)
+    assert found.point["mcnemar_p_value>=0.05"] < 1e-6
+    assert found.passes is student_gains
+    gate = Comparison.from_arrays(teacher, student, labels, texts, bootstrap=0)
+    if student_gains:
+        gate.assert_no_significant_accuracy_loss(alpha=0.05)
+    else:
+        with pytest.raises(AssertionError, match="significantly less accurate"):
+            gate.assert_no_significant_accuracy_loss(alpha=0.05)

@@ -14,15 +14,14 @@ from pytest_compressguard.assertions import GENERATED
 from pytest_compressguard.core.check import Check
 from pytest_compressguard.core.errors import CompressGuardError, CompressGuardWarning
 from pytest_compressguard.metrics.catalogue import DEFAULT_K, METRICS
+from pytest_compressguard.metrics.verdict import holds
 
 if TYPE_CHECKING:
     from pytest_compressguard.engine.comparison import Comparison
 
 #: Below this many eval examples an assertion warns that the gate is noisy.
 NOISY_BELOW = 300
-_PACKAGE = str(Path(__file__).parent)
-
-
+_PACKAGE = str(Path(__file__).parent.parent)  # the whole package
 
 
 def evaluate(
@@ -73,10 +72,8 @@ def evaluate(
     if entry.group in ("prediction", "representation", "distribution"):
         warn_if_noisy(c)
     decisive = value if bounds is None else (bounds[0] if entry.op == ">=" else bounds[1])
-    passed = decisive >= threshold if entry.op == ">=" else decisive <= threshold
-    if metric == "mcnemar_p_value":  # only a significant loss fails, not a gain
-        test = c.mcnemar()
-        passed = not (test.p_value < threshold and test.n10 > test.n01)
+    test = c.mcnemar() if metric == "mcnemar_p_value" else None
+    passed = holds(metric, entry.op, decisive, threshold, mcnemar=test)
     message = None
     if not passed:
         from pytest_compressguard.engine.explain import failure_message

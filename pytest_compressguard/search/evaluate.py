@@ -17,6 +17,7 @@ from pytest_compressguard.core.types import Text
 from pytest_compressguard.engine.comparison import Comparison
 from pytest_compressguard.engine.inputs import OodInputs
 from pytest_compressguard.metrics.catalogue import DEFAULT_K, METRICS
+from pytest_compressguard.metrics.verdict import holds
 from pytest_compressguard.models.base import Model
 from pytest_compressguard.search.requirements import Requirement
 
@@ -111,7 +112,7 @@ def measure(
         bootstrap=bootstrap,
         seed=seed,
     )
-    point, decisive, holds, spread = {}, {}, {}, {}
+    point, decisive, verdicts, spread = {}, {}, {}, {}
     for r in requirements:
         key = str(r)
         entry = METRICS[r.metric]
@@ -125,5 +126,6 @@ def measure(
             spread[key] = (high - low) / 2
         decisive[key] = value
         band = margin * spread.get(key, 0.0)
-        holds[key] = value - band >= r.threshold if r.op == ">=" else value + band <= r.threshold
-    return Measured(point, decisive, holds, spread)
+        test = comparison.mcnemar() if r.metric == "mcnemar_p_value" else None
+        verdicts[key] = holds(r.metric, r.op, value, r.threshold, band=band, mcnemar=test)
+    return Measured(point, decisive, verdicts, spread)
