@@ -202,7 +202,7 @@ def test_padding_never_competes_for_answers(qa_model, rows):
 
 
 def test_the_task_is_read_from_the_files(qa_model, tiny_models, tmp_path):
-    from pytest_compressguard.models.resolve import detect_task
+    from pytest_compressguard.tasks import detect_task
 
     graph = export(qa_model, tmp_path / "model.onnx")
     assert detect_task(str(qa_model)) == "qa"
@@ -257,7 +257,7 @@ def test_onnx_int8_of_a_qa_model_answers_like_its_graph_run_directly(qa_model, r
 
 def test_bad_qa_model_inputs_are_clear_errors(qa_model, tmp_path):
     from pytest_compressguard.models.qa_models import load_qa_model
-    from pytest_compressguard.models.resolve import detect_task
+    from pytest_compressguard.tasks import detect_task
 
     with pytest.raises(ValueError, match="doc stride 32 must be below the max length 32"):
         load_qa_model(str(qa_model), max_length=32, doc_stride=32)

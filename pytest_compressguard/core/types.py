@@ -25,6 +25,13 @@ def show(text: Text) -> str:
     return " [SEP] ".join(text) if isinstance(text, tuple) else text
 
 
+def short(text: Text, width: int) -> str:
+    """``text`` (a pair's texts joined by `` [SEP] ``) cut to ``width`` characters with an
+    ellipsis."""
+    line = show(text)
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Question:
     """One extractive-QA example: the question and the context its answer is taken from."""

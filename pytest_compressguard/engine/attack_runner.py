@@ -20,6 +20,7 @@ from pytest_compressguard.core.types import ExampleResult, Text
 from pytest_compressguard.data.texts import Dataset
 from pytest_compressguard.engine.inputs import PairAttack
 from pytest_compressguard.models.base import Model, label_order, local_fingerprint, split_pairs
+from pytest_compressguard.tasks.classification import CLASSIFICATION
 
 if TYPE_CHECKING:
     from pytest_compressguard.attacks.mlm import MaskedLM
@@ -84,7 +85,7 @@ class AttackRunner:
 
         s = self.settings
         return SentenceEncoder(
-            s.attack_sentence_encoder, max_length=s.length("classification"), device=s.device
+            s.attack_sentence_encoder, max_length=CLASSIFICATION.max_length(s), device=s.device
         )
 
     def _load_vectors(self) -> WordVectors:
@@ -154,7 +155,7 @@ class AttackRunner:
         from pytest_compressguard.attacks.mlm import MaskedLM
 
         s = self.settings
-        return MaskedLM(s.attack_mlm, max_length=s.length("classification"), device=s.device)
+        return MaskedLM(s.attack_mlm, max_length=CLASSIFICATION.max_length(s), device=s.device)
 
     @cached_property
     def mlm_fingerprint(self) -> str:
@@ -209,7 +210,7 @@ class AttackRunner:
                     **parts,
                     "model": self._outputs.fingerprint(model),
                     "model_inputs": [
-                        self.settings.length("classification"),
+                        CLASSIFICATION.max_length(self.settings),
                         self.settings.batch_size,
                     ],
                 },

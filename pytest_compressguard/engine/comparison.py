@@ -15,21 +15,14 @@ from pytest_compressguard.core.check import Check
 from pytest_compressguard.core.errors import CompressGuardError
 from pytest_compressguard.core.lazy import Lazy
 from pytest_compressguard.core.types import Answer, Question, Text
-from pytest_compressguard.engine.inputs import (
-    OodInputs,
-    PairEmbeddings,
-    PairInputs,
-    PairOutputs,
-    QAPairOutputs,
-)
+from pytest_compressguard.engine.inputs import OodInputs, PairEmbeddings, PairInputs
 from pytest_compressguard.metrics import robustness as r
-from pytest_compressguard.metrics import slices
 from pytest_compressguard.metrics.catalogue import (
+    CATALOGUE,
     DEFAULT_K,
     INTERVAL_METRICS,
     METRICS,
-    prediction_statistics,
-    qa_statistics,
+    Metric,
 )
 from pytest_compressguard.metrics.distribution import DeepKnn, deep_knn, ood_agreement
 from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard
@@ -40,6 +33,8 @@ from pytest_compressguard.metrics.stats import (
     interval,
     mcnemar,
 )
+from pytest_compressguard.tasks.classification import PairOutputs
+from pytest_compressguard.tasks.qa import QUESTION_ANSWERING, QAPairOutputs
 
 T = TypeVar("T")
 DEFAULT_KS = (1, 5, 10, 20, 50)
@@ -163,7 +158,7 @@ class Comparison(Assertions):
             tuple(questions) if questions is not None else tuple(Question("", "") for _ in golds)
         )
         outputs = QAPairOutputs.build(golds, teacher_answers, student_answers, shown, error=error)
-        inputs = PairInputs(n, predictions=Lazy.of(outputs, ""), task="qa")
+        inputs = PairInputs(n, predictions=Lazy.of(outputs, ""), task=QUESTION_ANSWERING)
         if teacher_embeddings is not None and student_embeddings is not None:
             texts = outputs.texts
             vectors = PairEmbeddings(
@@ -189,14 +184,14 @@ class Comparison(Assertions):
 
     @property
     def task(self) -> str:
-        """``"classification"`` or ``"qa"``."""
-        return self.inputs.task
+        """The name of the pair's task (see :data:`pytest_compressguard.tasks.TASKS`)."""
+        return self.inputs.task.name
 
     @property
     def outputs(self) -> Any:
-        """The pair's predictions, computed on first access (errors are kept and raised): a
-        :class:`~pytest_compressguard.inputs.PairOutputs` of probabilities for classifiers, a
-        :class:`~pytest_compressguard.inputs.QAPairOutputs` of answers for question answering."""
+        """The pair's predictions, computed on first access (errors are kept and raised): the
+        task's pair outputs (:class:`~pytest_compressguard.tasks.base.PairPredictions`), of
+        probabilities for classifiers and of answers for question answering."""
         return self.inputs.predictions.get()
 
     @property
@@ -253,57 +248,29 @@ class Comparison(Assertions):
     # -- prediction metrics --------------------------------------------------------------
 
     def _statistics(self) -> dict[str, MeanStatistic]:
-        if self.task == "qa":
-            return self._value("statistics", lambda: qa_statistics(self.outputs.columns))
-        o = self.outputs
-        return self._value(
-            "statistics", lambda: prediction_statistics(o.teacher, o.student, o.labels)
-        )
+        return self._value("statistics", lambda: self.outputs.statistics())
 
     def statistic_value(self, metric: str) -> float:
         """The point value of a prediction metric (see the catalogue)."""
         if self.task not in METRICS[metric].tasks:
-            raise CompressGuardError(_not_defined(metric, self.task))
+            raise CompressGuardError(self.inputs.task.undefined.format(metric=metric))
         stats = self._statistics()
-        if metric not in stats:  # a HasAns/NoAns figure of an empty slice
-            part = "answerable" if "_has_ans_" in metric else "unanswerable"
-            raise CompressGuardError(f"{metric}: {self.dataset} has no {part} question")
+        if metric not in stats:  # e.g. a HasAns/NoAns figure of an empty slice
+            raise CompressGuardError(self.outputs.missing(metric, self.dataset))
         return self._value(metric, lambda: stats[metric].value())
 
     def _right(self) -> tuple[np.ndarray, np.ndarray]:
         """Whether each model is right on each example (for QA: see ``--qa-error``)."""
-        o = self.outputs
-        if self.task == "qa":
-            return o.columns.teacher_right > 0, o.columns.student_right > 0
-        return o.teacher.argmax(axis=1) == o.labels, o.student.argmax(axis=1) == o.labels
+        return self.outputs.right()  # type: ignore[no-any-return]
 
     def per_class(self) -> dict[str, Any]:
         """Each gold class's support and both models' accuracy on it (None: no example); for
         question answering, the HasAns and NoAns questions' and both models' exact match."""
-        o = self.outputs
-        if self.task == "qa":
-            return self._value("per_class", lambda: _qa_slices(o.columns))
-        classes = o.teacher.shape[1]
-
-        def table() -> dict[str, Any]:
-            def listed(a: np.ndarray) -> list[float | None]:
-                return [None if np.isnan(x) else float(x) for x in a]
-
-            return {
-                "labels": [self.label_name(c) for c in range(classes)],
-                "support": np.bincount(o.labels, minlength=classes).tolist(),
-                "teacher": listed(slices.per_class_accuracy(o.teacher, o.labels, classes)),
-                "student": listed(slices.per_class_accuracy(o.student, o.labels, classes)),
-            }
-
-        return self._value("per_class", table)
+        return self._value("per_class", lambda: self.outputs.per_class(self.label_name))
 
     def confusion(self) -> list[list[int]]:
         """Counts of (teacher's predicted class, student's predicted class), as rows."""
-        if self.task == "qa":
-            raise CompressGuardError("question answerers have no classes to confuse")
-        o = self.outputs
-        return self._value("confusion", lambda: slices.confusion(o.teacher, o.student).tolist())
+        return self._value("confusion", lambda: self.outputs.confusion())
 
     def mcnemar(self) -> McNemar:
         """McNemar's exact test on the two models' correctness (see
@@ -317,53 +284,22 @@ class Comparison(Assertions):
     def squad_scores(self) -> dict[str, dict[str, Any]]:
         """Each model's official SQuAD 2.0 evaluation (percentages; ``best_*`` thresholds
         on its null odds) of a QA pair."""
-        from pytest_compressguard.metrics.squad import evaluate
-
-        o = self.outputs
-
-        def both() -> dict[str, dict[str, Any]]:
-            return {
-                model: evaluate(o.golds, [a.text for a in answers], [a.null_odds for a in answers])
-                for model, answers in (("teacher", o.teacher), ("student", o.student))
-            }
-
-        return self._value("squad", both)
+        return self._value("squad", lambda: self.outputs.squad())
 
     def answer_disagreements(self, limit: int = 50) -> dict[str, Any]:
         """How often a QA pair's answers differ, and up to ``limit`` of the questions where
         they do (largest F1 gap first): the report's answer-agreement table."""
-        o = self.outputs
-        c = o.columns
-        differ = np.flatnonzero(c.same == 0)
-        differ = differ[np.argsort(-np.abs(c.teacher_f1 - c.student_f1)[differ], kind="stable")]
-        rows = [
-            {
-                "index": int(i),
-                "id": o.ids[i] if o.ids else str(i),
-                "question": o.questions[i].question,
-                "golds": list(o.golds[i]),
-                "teacher": o.teacher[i].text,
-                "student": o.student[i].text,
-                "teacher_f1": float(c.teacher_f1[i]),
-                "student_f1": float(c.student_f1[i]),
-            }
-            for i in differ[:limit]
-        ]
-        abstain_t = np.array([a.text == "" for a in o.teacher])
-        abstain_s = np.array([a.text == "" for a in o.student])
-        return {
-            "same": int(c.same.sum()),
-            "different": len(differ),
-            "both_abstain": int((abstain_t & abstain_s).sum()),
-            "only_teacher_abstains": int((abstain_t & ~abstain_s).sum()),
-            "only_student_abstains": int((~abstain_t & abstain_s).sum()),
-            "examples": rows,
-        }
+        return self.outputs.disagreements(limit)  # type: ignore[no-any-return]
+
+    def task_record(self) -> dict[str, Any]:
+        """The JSON record's blocks of the pair's task (a classifier pair's confusion matrix
+        and probability scatter, a QA pair's SQuAD scores and answer agreement)."""
+        return self.outputs.record(self)  # type: ignore[no-any-return]
 
     def label_name(self, index: int) -> str:
         """A class index of the teacher's label order as its name, when known."""
         names = None
-        if self.inputs.predictions.loaded and self.task != "qa":
+        if self.inputs.predictions.loaded:
             names = self.outputs.label_names
         elif self.inputs.attack.loaded:
             names = self.attack_results.label_names
@@ -582,11 +518,9 @@ class Comparison(Assertions):
         return self.latency("teacher", batch).median_ms / self.latency("student", batch).median_ms
 
     def probability_sample(self, limit: int = 1000) -> dict[str, list[Any]]:
-        """The points of the report's teacher-vs-student scatter (see
-        :func:`pytest_compressguard.report.record.probability_sample`)."""
-        from pytest_compressguard.report.record import probability_sample
-
-        return probability_sample(self, limit)
+        """The points of the report's teacher-vs-student scatter of a classifier pair (see
+        :meth:`~pytest_compressguard.tasks.classification.PairOutputs.probability_sample`)."""
+        return self.outputs.probability_sample(self.seed, limit)  # type: ignore[no-any-return]
 
     def preload_ood(self) -> None:
         """Embed the OOD bank and candidates now (a load error is kept for the OOD checks)."""
@@ -600,15 +534,45 @@ class Comparison(Assertions):
     def metrics(self) -> dict[str, Any]:
         """Every metric measured so far or measurable from loaded outputs, by name (see
         :meth:`unavailable` for the rest)."""
-        from pytest_compressguard.report.record import measure
-
-        return measure(self)[0]
+        return self.measure()[0]
 
     def unavailable(self) -> dict[str, str]:
         """Why each metric that cannot be measured cannot, by name."""
-        from pytest_compressguard.report.record import measure
+        return self.measure()[1]
 
-        return measure(self)[1]
+    def measure(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Every recorded metric of the groups whose outputs a test loaded, by name, and why
+        each one that cannot be measured cannot. Nothing is loaded here that no test asked
+        for, except what the loaded outputs already hold (predictions and embeddings come
+        from one pass)."""
+        groups: set[str] = set()
+        if self.loaded:
+            groups |= {"prediction", "representation"}
+        if self.inputs.efficiency.loaded or (self.loaded and self.inputs.efficiency.configured):
+            groups.add("efficiency")  # sizes are read from files: no model pass
+        if self.inputs.ood.loaded:  # the OOD bank and candidates: passes of their own
+            groups.add("distribution")
+        if self.inputs.attack.loaded:  # attacks are slow: measured only when a test asked
+            groups.add("robustness")
+        wanted = [m for m in CATALOGUE if m.recorded and m.group in groups]
+        return self.measured([m for m in wanted if self.task in m.tasks])
+
+    def measured(
+        self, metrics: list[Metric], recipe: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Each metric's value at its default parameter (an attack metric's under ``recipe``),
+        and why each one that cannot be measured cannot."""
+        values: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        for metric in metrics:
+            param = recipe if metric.group == "robustness" else None
+            if param is None and metric.param is not None:
+                param = metric.param.default
+            try:
+                values[metric.name] = self.value(metric.name, param)
+            except (CompressGuardError, ValueError) as exc:
+                reasons[metric.name] = str(exc)
+        return values, reasons
 
     # -- checks --------------------------------------------------------------------------
 
@@ -632,28 +596,3 @@ class Comparison(Assertions):
             self._properties.append((f"{name}.threshold", f"{check.op} {threshold:g}"))
         if check.message is not None:
             raise AssertionError(check.message)
-
-
-def _not_defined(metric: str, task: str) -> str:
-    """Why a prediction metric has no value on a pair of this task."""
-    if task == "qa":
-        return (
-            f"{metric} is defined for classifiers only: it needs class probabilities, and a "
-            "question answerer's are over answer texts"
-        )
-    return f"{metric} is defined for question answering only (--task qa)"
-
-
-def _qa_slices(columns: Any) -> dict[str, Any]:
-    """The HasAns and NoAns slices: support and each model's exact match (None: empty)."""
-    from pytest_compressguard.metrics.qa import SLICES, slice_masks
-
-    masks = slice_masks(columns)
-    table: dict[str, Any] = {"labels": list(SLICES), "support": [], "teacher": [], "student": []}
-    for name in SLICES:
-        inside = masks[name] > 0
-        table["support"].append(int(inside.sum()))
-        for model in ("teacher", "student"):
-            exact = getattr(columns, f"{model}_exact")[inside]
-            table[model].append(float(exact.mean()) if inside.any() else None)
-    return table

@@ -6,15 +6,13 @@ never runs a model over the eval data, an attack check reads the attack results.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pytest_compressguard.core.errors import CompressGuardError
-from pytest_compressguard.core.types import ExampleResult, Text, show
-from pytest_compressguard.metrics import slices
+from pytest_compressguard.core.types import ExampleResult, short
 from pytest_compressguard.metrics.catalogue import DEFAULT_K, INTERVAL_METRICS, METRICS
-from pytest_compressguard.metrics.prediction import jensen_shannon, kl_per_example
 
 if TYPE_CHECKING:
     from pytest_compressguard.engine.comparison import Comparison
@@ -81,16 +79,6 @@ def failure_message(
     return "\n".join(lines)
 
 
-def _describe(c: Comparison, i: int) -> str:
-    o = c.outputs
-    t, s = int(o.teacher[i].argmax()), int(o.student[i].argmax())
-    return (
-        f"[{i}] {short(o.texts[i], 80)!r}  gold={c.label_name(int(o.labels[i]))}  "
-        f"teacher={c.label_name(t)} ({o.teacher[i, t]:.2f})  "
-        f"student={c.label_name(s)} ({o.student[i, s]:.2f})"
-    )
-
-
 def _explain(c: Comparison, metric: str, k: int | str | None) -> tuple[str, list[str]]:
     """A one-line account of the metric and lines describing the examples behind it."""
     if metric in ("knn_agreement", "cka"):
@@ -101,130 +89,9 @@ def _explain(c: Comparison, metric: str, k: int | str | None) -> tuple[str, list
         return _explain_attack(c, metric, k if isinstance(k, str) else None)
     if metric in ("size_ratio", "speedup"):
         return _explain_efficiency(c, metric, k or 1), []
-    if c.task == "qa":
-        summary, indices = _explain_answers(c, metric)
-        return summary, [_describe_answer(c, int(i)) for i in indices[:MAX_EXAMPLES_SHOWN]]
-    summary, indices = _explain_prediction(c, metric)
-    return summary, [_describe(c, int(i)) for i in indices[:MAX_EXAMPLES_SHOWN]]
-
-
-#: Characters of context shown on each side of an answer.
-CONTEXT_SIDE = 60
-
-
-def _context_window(context: str, anchors: list[str]) -> str:
-    """The part of ``context`` around the first anchor found in it (a gold answer, else
-    either model's answer), else its beginning; cuts marked with ``...``."""
-    for anchor in anchors:
-        at = context.find(anchor) if anchor else -1
-        if at >= 0:
-            begin, end = (
-                max(0, at - CONTEXT_SIDE),
-                min(len(context), at + len(anchor) + CONTEXT_SIDE),
-            )
-            break
-    else:
-        begin, end = 0, min(len(context), 2 * CONTEXT_SIDE)
-    return ("..." if begin else "") + context[begin:end] + ("..." if end < len(context) else "")
-
-
-def _said(answer: Any, exact: float, f1: float) -> str:
-    """A model's answer with its probability (or its null odds when it abstains) and scores."""
-    if answer.text == "":
-        head = f"abstains (null odds {answer.null_odds:+.2f})"
-    else:
-        p = next((p for t, p in answer.candidates if t == answer.text), None)
-        head = f"{answer.text!r}" + (f" (p={p:.2f})" if p is not None else "")
-    return f"{head}  EM {exact:.0f}  F1 {f1:.2f}"
-
-
-def _describe_answer(c: Comparison, i: int) -> str:
-    """A question, a window of its context, the gold answers and both models' answers."""
-    o = c.outputs
-    col = o.columns
-    q = o.questions[i]
-    golds = [g for g in o.golds[i] if g]
-    t, s = o.teacher[i], o.student[i]
-    gold = " | ".join(repr(g) for g in dict.fromkeys(golds)) if golds else "unanswerable"
-    return (
-        f"[{i}] {short(q.question, 80)!r}  gold: {gold}"
-        f"\n      context: {_context_window(q.context, [*golds, t.text, s.text])!r}"
-        f"\n      teacher: {_said(t, col.teacher_exact[i], col.teacher_f1[i])}"
-        f"\n      student: {_said(s, col.student_exact[i], col.student_f1[i])}"
-    )
-
-
-def _explain_answers(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
-    """The account of a failed prediction metric of a QA pair and the questions behind it."""
-    col = c.outputs.columns
-    right_t, right_s = col.teacher_right > 0, col.student_right > 0
-    differ = np.flatnonzero(col.same == 0)
-    if metric == "error_overlap":
-        only = np.flatnonzero(right_t != right_s)
-        return (
-            f"errors: teacher {int((~right_t).sum())}, student {int((~right_s).sum())}, "
-            f"shared {int((~right_t & ~right_s).sum())}; {len(only)} questions are errors of "
-            "one model only",
-            only,
-        )
-    if metric in ("label_loyalty", "answer_agreement_f1"):
-        differ = differ[np.argsort(col.agreement_f1[differ], kind="stable")]
-        return (
-            f"the models answer {len(differ)} of {c.n} questions differently (mean answer "
-            f"agreement F1 {col.agreement_f1.mean():.4f})",
-            differ,
-        )
-    if metric in ("probability_loyalty", "kl_divergence"):
-        score = col.jsd if metric == "probability_loyalty" else col.kl
-        what = "JSD" if metric == "probability_loyalty" else "KL(teacher || student)"
-        return (
-            f"the questions whose answer distributions differ most (largest {what})",
-            np.argsort(-score, kind="stable"),
-        )
-    if metric == "f1_drop":
-        gap = col.teacher_f1 - col.student_f1
-        lost = np.flatnonzero(gap > 0)
-        lost = lost[np.argsort(-gap[lost], kind="stable")]
-        return (
-            f"mean F1: teacher {col.teacher_f1.mean():.4f}, student {col.student_f1.mean():.4f}; "
-            f"the student scores lower on {len(lost)} questions and higher on "
-            f"{int((gap < 0).sum())}",
-            lost,
-        )
-    if metric == "worst_class_drop":
-        table = c.per_class()
-        drops = [
-            (t - s_, k)
-            for k, (t, s_) in enumerate(zip(table["teacher"], table["student"], strict=True))
-            if t is not None and s_ is not None
-        ]
-        worst = max(drops, key=lambda d: (d[0], -d[1]))[1]
-        inside = (col.has_answer > 0) if worst == 0 else (col.has_answer == 0)
-        lost = np.flatnonzero(inside & (col.teacher_exact > 0) & (col.student_exact == 0))
-        return (
-            f"on the {table['labels'][worst]} questions ({table['support'][worst]}) the teacher's "
-            f"exact match is {table['teacher'][worst]:.4f} and the student's "
-            f"{table['student'][worst]:.4f}; the student misses {len(lost)} of them that the "
-            "teacher gets",
-            lost,
-        )
-    if metric == "accuracy_drop":
-        lost = np.flatnonzero((col.teacher_exact > 0) & (col.student_exact == 0))
-        gained = int(((col.teacher_exact == 0) & (col.student_exact > 0)).sum())
-        return (
-            f"the student misses {len(lost)} exact matches the teacher gets (and gets {gained} "
-            "the teacher misses)",
-            lost,
-        )
-    if metric in ("mcnemar_p_value", *NEGATIVE_FLIPS):
-        lost = np.flatnonzero(right_t & ~right_s)
-        return (
-            f"the student gets {len(lost)} questions wrong that the teacher gets right (and "
-            f"{int((~right_t & right_s).sum())} right that the teacher gets wrong)",
-            lost,
-        )
-    changed = np.flatnonzero(right_t != right_s)
-    return f"{len(changed)} of {c.n} questions flip between right and wrong", changed
+    o = c.outputs  # the task's predictions say which examples explain the failure
+    summary, indices = o.explain(c, metric)
+    return summary, [o.describe(c, int(i)) for i in indices[:MAX_EXAMPLES_SHOWN]]
 
 
 def _explain_representation(c: Comparison, metric: str, k: int) -> tuple[str, list[str]]:
@@ -346,85 +213,3 @@ def _adversarial_line(c: Comparison, e: ExampleResult, model: str) -> str:
         f"\n      {e.words_changed} of {e.words} words changed ({changes}); gold="
         f"{c.label_name(e.label)}, {model} {c.label_name(e.before)} -> {c.label_name(e.after)}"
     )
-
-
-def _explain_prediction(c: Comparison, metric: str) -> tuple[str, np.ndarray]:
-    o = c.outputs
-    pred_t, pred_s = o.teacher.argmax(axis=1), o.student.argmax(axis=1)
-    wrong_t, wrong_s = pred_t != o.labels, pred_s != o.labels
-    jsd = jensen_shannon(o.teacher, o.student)
-    if metric == "error_overlap":
-        only = np.flatnonzero(wrong_t != wrong_s)
-        return (
-            f"errors: teacher {wrong_t.sum()}, student {wrong_s.sum()}, shared "
-            f"{(wrong_t & wrong_s).sum()}; {len(only)} examples are errors of one model only",
-            only,
-        )
-    if metric == "label_loyalty":
-        differ = np.flatnonzero(pred_t != pred_s)
-        differ = differ[np.argsort(-jsd[differ], kind="stable")]
-        return f"{len(differ)} of {c.n} examples get different labels", differ
-    if metric == "probability_loyalty":
-        order = np.argsort(-jsd, kind="stable")
-        return "the examples whose distributions differ most (largest JSD)", order
-    if metric == "kl_divergence":
-        order = np.argsort(-kl_per_example(o.teacher, o.student), kind="stable")
-        return "the examples with the largest KL(teacher || student)", order
-    if metric == "worst_class_drop":
-        table = c.per_class()
-        drops = [
-            (t - s_, c)
-            for c, (t, s_) in enumerate(zip(table["teacher"], table["student"], strict=True))
-            if t is not None and s_ is not None
-        ]
-        worst = max(drops, key=lambda d: (d[0], -d[1]))[1]  # ties: the first class
-        lost = np.flatnonzero((o.labels == worst) & ~wrong_t & wrong_s)
-        return (
-            f"on class {table['labels'][worst]} ({table['support'][worst]} examples) the "
-            f"teacher is right on {table['teacher'][worst]:.4f} and the student on "
-            f"{table['student'][worst]:.4f}; the student gets {len(lost)} of them wrong "
-            "that the teacher gets right",
-            lost,
-        )
-    if metric in ("teacher_ece", "student_ece", "ece_increase"):
-        model = "teacher" if metric == "teacher_ece" else "student"
-        probs = o.teacher if model == "teacher" else o.student
-        wrong = wrong_t if model == "teacher" else wrong_s
-        confident = np.flatnonzero(wrong)
-        confident = confident[np.argsort(-probs[confident].max(axis=1), kind="stable")]
-        b = int(np.abs(slices.calibration_gaps(probs, o.labels)).argmax())
-        inside = slices.confidence_bins(probs) == b
-        return (
-            f"ECE: teacher {c.teacher_ece():.4f}, student {c.student_ece():.4f}; the "
-            f"{model}'s largest gap is in the confidence bin ({b / slices.ECE_BINS:.3f}, "
-            f"{(b + 1) / slices.ECE_BINS:.3f}]: {int(inside.sum())} examples, accuracy "
-            f"{float(np.mean(~wrong[inside])):.4f} at mean confidence "
-            f"{float(probs[inside].max(axis=1).mean()):.4f}; the {model}'s most confident "
-            "errors",
-            confident,
-        )
-    if metric in ("accuracy_drop", "mcnemar_p_value", *NEGATIVE_FLIPS):
-        lost = np.flatnonzero(~wrong_t & wrong_s)
-        gained = int((wrong_t & ~wrong_s).sum())
-        return (
-            f"the student gets {len(lost)} examples wrong that the teacher gets right "
-            f"(and {gained} right that the teacher gets wrong)",
-            lost,
-        )
-    changed = np.flatnonzero(wrong_t != wrong_s)
-    return f"{len(changed)} of {c.n} examples flip between right and wrong", changed
-
-
-#: Metrics a failure of which the negative flips explain (right for the teacher, wrong now).
-NEGATIVE_FLIPS = (
-    "negative_flip_rate",
-    "backward_trust_compatibility",
-    "backward_error_compatibility",
-)
-
-
-def short(text: Text, width: int) -> str:
-    """``text`` (a pair's texts joined by `` [SEP] ``) cut to ``width`` characters with an
-    ellipsis."""
-    line = show(text)
-    return line if len(line) <= width else line[: width - 3] + "..."

@@ -8,7 +8,7 @@ embeddings) is computed only when a metric that needs it is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,66 +16,13 @@ import numpy as np
 
 from pytest_compressguard.core.lazy import Lazy
 from pytest_compressguard.core.types import (
-    Answer,
     ExampleResult,
     Footprint,
     Latency,
-    Question,
     Text,
 )
-from pytest_compressguard.metrics.qa import QAColumns
-
-
-@dataclass(frozen=True)
-class PairOutputs:
-    """Aligned outputs of a pair: probabilities in the teacher's label order, gold labels."""
-
-    teacher: np.ndarray
-    student: np.ndarray
-    labels: np.ndarray
-    texts: tuple[Text, ...]
-    label_names: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class QAPairOutputs:
-    """Aligned answers of a question-answering pair, the gold answers and the per-question
-    outcome columns (:class:`~pytest_compressguard.metrics.qa.QAColumns`)."""
-
-    teacher: tuple[Answer, ...]
-    student: tuple[Answer, ...]
-    golds: tuple[tuple[str, ...], ...]
-    questions: tuple[Question, ...]
-    columns: QAColumns
-    ids: tuple[str, ...] = ()
-
-    @classmethod
-    def build(
-        cls,
-        golds: Sequence[Sequence[str]],
-        teacher: Sequence[Answer],
-        student: Sequence[Answer],
-        questions: Sequence[Question],
-        *,
-        error: str = "exact",
-        ids: Sequence[str] = (),
-    ) -> QAPairOutputs:
-        """The aligned answers of a pair and their outcome columns."""
-        from pytest_compressguard.metrics.qa import answer_columns
-
-        return cls(
-            tuple(teacher),
-            tuple(student),
-            tuple(tuple(g) for g in golds),
-            tuple(questions),
-            answer_columns(golds, teacher, student, error=error),
-            tuple(ids),
-        )
-
-    @property
-    def texts(self) -> tuple[Text, ...]:
-        """The questions' texts (what a report shows of an example)."""
-        return tuple(q.question for q in self.questions)
+from pytest_compressguard.tasks.base import Task
+from pytest_compressguard.tasks.classification import CLASSIFICATION
 
 
 @dataclass(frozen=True)
@@ -146,11 +93,6 @@ class OodInputs:
     ood_spec: str = "ood data"
 
 
-QA_NOT_ATTACKED = (
-    "the attack metrics are defined for classifiers: the attacks of the papers this plugin "
-    "follows change a text until a class flips, and a question answerer has no class"
-)
-
 OOD_ABSENT = (
     "OOD agreement needs in-distribution training data and candidate OOD data "
     "(--train-data and --ood-data)"
@@ -162,8 +104,7 @@ class PairInputs:
     """Everything a comparison of one pair on one dataset may read, each part lazy.
 
     ``n`` is the number of eval examples, known without running a model. ``predictions``
-    gives a :class:`PairOutputs` for classifiers and a :class:`QAPairOutputs` when ``task`` is
-    ``"qa"``.
+    gives the ``task``'s pair predictions (see :class:`~pytest_compressguard.tasks.base.Task`).
     """
 
     n: int
@@ -178,4 +119,4 @@ class PairInputs:
     efficiency: Lazy[PairEfficiency] = field(
         default_factory=lambda: Lazy(None, "sizes and latencies need the loaded models")
     )
-    task: str = "classification"
+    task: Task = CLASSIFICATION

@@ -30,15 +30,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 #: The format of a question answerer's entry (answers, candidates and embeddings).
-QA_FORMAT = 1
-
-
-
-
-
-
-
-
+QA_FORMAT = 2
 
 
 class OutputStore:
@@ -143,7 +135,7 @@ class OutputStore:
         key = cache.key(
             QA_FORMAT,
             {
-                "task": "qa",
+                "output": "answers",
                 "model": self.fingerprint(model),
                 "inputs": self.inputs,
                 "window": [model.max_length, model.doc_stride],

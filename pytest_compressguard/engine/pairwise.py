@@ -12,31 +12,25 @@ from typing import Any
 import numpy as np
 
 from pytest_compressguard.core.types import Answer
-from pytest_compressguard.metrics.catalogue import (
-    METRICS,
-    PAIR_METRICS,
-    prediction_statistics,
-    qa_statistics,
-)
-from pytest_compressguard.metrics.qa import answer_columns
+from pytest_compressguard.metrics.catalogue import METRICS, PAIR_METRICS
 from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard
-from pytest_compressguard.metrics.slices import expected_calibration_error
 from pytest_compressguard.metrics.stats import mcnemar
+from pytest_compressguard.tasks import DEFAULT
+from pytest_compressguard.tasks.base import Task
+from pytest_compressguard.tasks.classification import CLASSIFICATION
+from pytest_compressguard.tasks.classification import pairs_of as classifier_pairs
+from pytest_compressguard.tasks.qa import QUESTION_ANSWERING
+from pytest_compressguard.tasks.qa import pairs_of as qa_pairs
 
-__all__ = ["MODEL_METRICS", "PAIR_METRICS", "QA_MODEL_METRICS", "pair_metrics", "pairwise"]
+__all__ = ["PAIR_METRICS", "pair_metrics", "pairwise"]
 
 #: The pair metrics that are a statistic of the two models' predictions (or answers).
 _STATISTICS = tuple(
     name for name in PAIR_METRICS if METRICS[name].statistic is not None or METRICS[name].qa
 )
 
-#: Metrics of one model, listed beside the matrices.
-MODEL_METRICS = ("accuracy", "ece")
-#: The same for question answerers: exact match and F1.
-QA_MODEL_METRICS = ("accuracy", "f1")
 
-
-def pair_metrics(task: str = "classification") -> tuple[str, ...]:
+def pair_metrics(task: str = DEFAULT.name) -> tuple[str, ...]:
     """The pair metrics defined for ``task``, in catalogue order."""
     return tuple(name for name in PAIR_METRICS if task in METRICS[name].tasks)
 
@@ -60,50 +54,33 @@ def pairwise(
     every model's ``answers`` and the ``golds``; kNN agreement and CKA need every model's
     ``embeddings``. A metric that cannot be computed stays None and ``unavailable`` says why.
     """
-    qa = golds is not None
+    task: Task
+    if golds is not None:  # question answerers' answers
+        task, (pair_of, missing) = QUESTION_ANSWERING, qa_pairs(answers, golds, error)
+    else:
+        task, (pair_of, missing) = CLASSIFICATION, classifier_pairs(probabilities, labels)
     m = len(models)
     pairs = [(i, j) for i in range(m) for j in range(m) if i != j]
-    names = pair_metrics("qa" if qa else "classification")
+    names = pair_metrics(task.name)
     from_statistics = [n for n in names if n != "mcnemar_p_value" and n in _STATISTICS]
     metrics: dict[str, list[list[float | None]]] = {
         name: [[None] * m for _ in range(m)] for name in names
     }
-    own = QA_MODEL_METRICS if qa else MODEL_METRICS
-    per_model: dict[str, list[float | None]] = {name: [None] * m for name in own}
+    per_model: dict[str, list[float | None]] = {name: [None] * m for name in task.own_metrics}
     unavailable: dict[str, str] = {}
-    if qa and answers is not None:
-        outcomes = {
-            (i, j): answer_columns(golds, answers[i], answers[j], error=error)  # type: ignore[arg-type]
-            for i, j in pairs
-        }
-        for i in range(m if m > 1 else 0):  # model i's scores: its teacher-side columns
-            c = outcomes[(i, 1 if i == 0 else 0)]
-            per_model["accuracy"][i] = float(c.teacher_exact.mean())
-            per_model["f1"][i] = float(c.teacher_f1.mean())
-        for (i, j), c in outcomes.items():
-            stats = qa_statistics(c)
-            for name in from_statistics:
-                metrics[name][i][j] = stats[name].value()
-            metrics["mcnemar_p_value"][i][j] = mcnemar(
-                c.teacher_right > 0, c.student_right > 0
-            ).p_value
-    elif probabilities is None or labels is None or qa:
-        for name in (*from_statistics, "mcnemar_p_value", *own):
-            unavailable[name] = (
-                "needs every model's answers"
-                if qa
-                else "needs every model's probabilities and gold labels"
-            )
+    if pair_of is None:
+        for name in (*from_statistics, "mcnemar_p_value", *task.own_metrics):
+            unavailable[name] = missing
     else:
-        right = [p.argmax(axis=1) == labels for p in probabilities]
-        for i, p in enumerate(probabilities):
-            per_model["accuracy"][i] = float(right[i].mean())
-            per_model["ece"][i] = expected_calibration_error(p, labels)
-        for i, j in pairs:
-            stats = prediction_statistics(probabilities[i], probabilities[j], labels)
+        outcomes = {(i, j): pair_of(i, j) for i, j in pairs}
+        for i in range(m if m > 1 else 0):  # model i's own scores: its teacher side
+            for name, value in outcomes[(i, 1 if i == 0 else 0)].own().items():
+                per_model[name][i] = value
+        for (i, j), o in outcomes.items():
+            stats = o.statistics()
             for name in from_statistics:
                 metrics[name][i][j] = stats[name].value()
-            metrics["mcnemar_p_value"][i][j] = mcnemar(right[i], right[j]).p_value
+            metrics["mcnemar_p_value"][i][j] = mcnemar(*o.right()).p_value
     if embeddings is None:
         for name in ("knn_agreement", "cka"):
             unavailable[name] = "needs every model's embeddings"

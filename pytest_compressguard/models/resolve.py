@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_compressguard.core.errors import ModelLoadError
@@ -64,17 +65,26 @@ def load_model(
     return HFClassifier(parsed, tokenizer=tokenizer, **options)
 
 
-def detect_task(spec: str | ModelSpec) -> str:
-    """``"qa"`` for a ``*ForQuestionAnswering`` checkpoint or an ONNX graph with start and end
-    logits (and ``int8:``/``onnx-int8:`` of one), else ``"classification"``; read from
-    config.json, the graph's outputs or a snapshot's manifest, without loading weights."""
+@dataclass(frozen=True)
+class Signature:
+    """What a model says of itself without loading weights: a checkpoint's architectures, an
+    ONNX graph's output names, the task a snapshot recorded (the tasks read it)."""
+
+    architectures: tuple[str, ...] = ()
+    outputs: frozenset[str] = frozenset()
+    recorded_task: str | None = None
+
+
+def signature(spec: str | ModelSpec) -> Signature:
+    """The :class:`Signature` of the model a spec names (of the inner model of ``int8:`` and
+    ``onnx-int8:``), read from config.json, the graph's outputs or a snapshot's manifest."""
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     if parsed.inner is not None:
-        return detect_task(parsed.inner)
+        return signature(parsed.inner)
     if parsed.kind == "snapshot":
         from pytest_compressguard.models.snapshot import open_snapshot
 
-        return open_snapshot(parsed.source).task
+        return Signature(recorded_task=open_snapshot(parsed.source).task)
     if parsed.kind == "onnx":
         import onnx
 
@@ -82,8 +92,7 @@ def detect_task(spec: str | ModelSpec) -> str:
             graph = onnx.load(parsed.source, load_external_data=False).graph
         except Exception as exc:  # onnx raises its own types for unreadable files
             raise ModelLoadError(f"cannot read ONNX model {parsed.text}: {exc}") from None
-        names = {o.name for o in graph.output}
-        return "qa" if {"start_logits", "end_logits"} <= names else "classification"
+        return Signature(outputs=frozenset(o.name for o in graph.output))
     if parsed.kind == "hf":
         try:
             config = json.loads((Path(parsed.source) / "config.json").read_text())
@@ -99,6 +108,4 @@ def detect_task(spec: str | ModelSpec) -> str:
                 config = AutoConfig.from_pretrained(parsed.source).to_dict()
         except (OSError, ValueError) as exc:
             raise hub_error(parsed, exc) from None
-    architectures = config.get("architectures") or ()
-    qa = any(a.endswith("ForQuestionAnswering") for a in architectures)
-    return "qa" if qa else "classification"
+    return Signature(architectures=tuple(config.get("architectures") or ()))

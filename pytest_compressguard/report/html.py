@@ -24,6 +24,7 @@ from pytest_compressguard.core.version import __version__
 from pytest_compressguard.metrics.catalogue import CATALOGUE, GROUPS, METRICS
 from pytest_compressguard.report import figures, terminal
 from pytest_compressguard.report.terminal import metric_value, summary
+from pytest_compressguard.tasks import DEFAULT, TASKS, Task
 
 #: At most this many classes are drawn in the per-class and confusion figures.
 MAX_CLASSES = 20
@@ -112,15 +113,17 @@ def _template() -> jinja2.Template:
 def sections(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The sections the records have content for: answer agreement with a question-answering
     pair, the probability scatter and confusion matrices with a classifier pair."""
-    qa = [r.get("task") == "qa" for r in records]
-    left_out = set()
-    if not any(qa):
-        left_out.add("answers")
+    own = {key for t in TASKS.values() for key in t.report_sections}
+    present = set().union(*(_task(r).report_sections for r in records)) if records else None
+    left_out = own - (present if present is not None else DEFAULT.report_sections)
     if not any(r.get("search") for r in records):
         left_out.add("search")
-    if qa and all(qa):
-        left_out |= {"scatter", "confusion"}
     return [(key, title) for key, title in SECTIONS if key not in left_out]
+
+
+def _task(record: dict[str, Any]) -> Task:
+    """The task of a record's pair."""
+    return TASKS.get(record.get("task", DEFAULT.name), DEFAULT)
 
 
 def _searched(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -335,12 +338,7 @@ def _per_class(records: list[dict[str, Any]], colours: dict[str, str]) -> list[d
         clipped = len(rows) > MAX_CLASSES
         if clipped:
             rows = sorted(rows, key=lambda row: row[1] - row[2], reverse=True)[:MAX_CLASSES]
-        caption = (
-            "Exact match on the answerable (HasAns) and unanswerable (NoAns) questions (their "
-            "number in brackets)."
-            if r.get("task") == "qa"
-            else "Accuracy on each class (its number of eval examples in brackets)."
-        )
+        caption = _task(r).per_class_caption
         shown.append(
             {
                 "figure": figures.class_bars(rows, r["label"], colours[r["student"]]),

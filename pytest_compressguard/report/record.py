@@ -8,20 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from pytest_compressguard.core.check import Check
-from pytest_compressguard.core.errors import CompressGuardError, MissingOutputError
+from pytest_compressguard.core.errors import MissingOutputError
 from pytest_compressguard.core.types import ExampleResult, Text
-from pytest_compressguard.metrics.catalogue import CATALOGUE, Metric
+from pytest_compressguard.metrics.catalogue import CATALOGUE
 from pytest_compressguard.report import provenance
 
 if TYPE_CHECKING:
     from pytest_compressguard.engine.comparison import Comparison
     from pytest_compressguard.engine.inputs import PairAttack
 
-#: Points of the probability scatter kept in the record (a seeded sample beyond this).
-SAMPLE_POINTS = 1000
 #: Record parts that are the same wherever the pair was measured: the first copy is kept.
 FIRST_WINS = (
     "attack",
@@ -36,63 +32,6 @@ FIRST_WINS = (
     "answers",
     "search",
 )
-
-
-def measure(c: Comparison) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every recorded metric of the groups whose outputs a test loaded, by name, and why each
-    one that cannot be measured cannot. Nothing is loaded here that no test asked for, except
-    what the loaded outputs already hold (predictions and embeddings come from one pass)."""
-    groups: set[str] = set()
-    if c.loaded:
-        groups |= {"prediction", "representation"}
-    if c.inputs.efficiency.loaded or (c.loaded and c.inputs.efficiency.configured):
-        groups.add("efficiency")  # sizes are read from files: no model pass
-    if c.inputs.ood.loaded:  # the OOD bank and candidates: passes of their own
-        groups.add("distribution")
-    if c.inputs.attack.loaded:  # attacks are slow: measured only when a test asked
-        groups.add("robustness")
-    return _measured(
-        c,
-        [m for m in CATALOGUE if m.recorded and m.group in groups and c.task in m.tasks],
-    )
-
-
-def _measured(
-    c: Comparison, metrics: list[Metric], recipe: str | None = None
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Each metric's value at its default parameter (an attack metric's under ``recipe``),
-    and why each one that cannot be measured cannot."""
-    values: dict[str, Any] = {}
-    reasons: dict[str, str] = {}
-    for metric in metrics:
-        param = recipe if metric.group == "robustness" else None
-        if param is None and metric.param is not None:
-            param = metric.param.default
-        try:
-            values[metric.name] = c.value(metric.name, param)
-        except (CompressGuardError, ValueError) as exc:
-            reasons[metric.name] = str(exc)
-    return values, reasons
-
-
-def probability_sample(c: Comparison, limit: int = SAMPLE_POINTS) -> dict[str, list[Any]]:
-    """Each model's probability of the gold label on up to ``limit`` examples (all of them,
-    or a sample seeded with the comparison's seed), with whether each model is right: the
-    points of the report's teacher-vs-student scatter."""
-    o = c.outputs
-    n = len(o.labels)
-    if n <= limit:
-        index = np.arange(n)
-    else:
-        index = np.sort(np.random.default_rng(c.seed).choice(n, limit, replace=False))
-    gold = o.labels[index]
-    return {
-        "index": index.tolist(),
-        "teacher": np.round(o.teacher[index, gold], 4).tolist(),
-        "student": np.round(o.student[index, gold], 4).tolist(),
-        "teacher_right": (o.teacher[index].argmax(axis=1) == gold).astype(int).tolist(),
-        "student_right": (o.student[index].argmax(axis=1) == gold).astype(int).tolist(),
-    }
 
 
 def record(c: Comparison) -> dict[str, Any]:
@@ -125,7 +64,7 @@ def record(c: Comparison) -> dict[str, Any]:
     if others:  # recipes beyond the first, each with its own metrics and examples
         out["attacks"] = {r: _recipe_json(c, r) for r in others}
     if c.loaded or inputs.attack.loaded or inputs.efficiency.loaded:
-        values, reasons = measure(c)
+        values, reasons = c.measure()
         out["n"] = c.n
         out["metrics"] = values
         if reasons:
@@ -145,12 +84,7 @@ def record(c: Comparison) -> dict[str, Any]:
         if inputs.predictions.loaded:
             out["per_class"] = c.per_class()
             out["mcnemar"] = c.mcnemar().to_json()
-            if c.task == "qa":
-                out["squad"] = c.squad_scores()
-                out["answers"] = c.answer_disagreements()
-            else:
-                out["confusion_matrix"] = c.confusion()
-                out["probability_sample"] = probability_sample(c)
+            out |= c.task_record()
     error = inputs.predictions.error or inputs.embeddings.error or inputs.attack.error
     if error is not None and not isinstance(error, MissingOutputError):
         out["error"] = str(error)
@@ -230,7 +164,7 @@ def _recipe_json(c: Comparison, recipe: str) -> dict[str, Any]:
     """A further recipe's block: settings, validity, its attack metrics and examples."""
     a = c.attack_results_for(recipe)
     robustness = [m for m in CATALOGUE if m.group == "robustness" and m.recorded]
-    metrics, unavailable = _measured(c, robustness, recipe)
+    metrics, unavailable = c.measured(robustness, recipe)
     out = {**_attack_json(a), "metrics": metrics, "adversarial_examples": _examples_json(a)}
     if unavailable:
         out["unavailable"] = unavailable

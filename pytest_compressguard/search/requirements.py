@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pytest_compressguard.core.errors import CompressGuardError
 from pytest_compressguard.metrics.catalogue import METRICS
+from pytest_compressguard.tasks.classification import CLASSIFICATION
 
 #: The metric groups a candidate can be measured on from its own pass over the data.
 SEARCHABLE_GROUPS = ("prediction", "representation", "distribution")
@@ -62,7 +63,9 @@ def parse(text: str) -> Requirement:
     searchable = sorted(
         m.name
         for m in METRICS.values()
-        if m.group in SEARCHABLE_GROUPS and m.assertion is not None and "classification" in m.tasks
+        if m.group in SEARCHABLE_GROUPS
+        and m.assertion is not None
+        and CLASSIFICATION.name in m.tasks  # the search quantizes classifiers
     )
     if metric is None or metric.name not in searchable:
         why = "is no metric" if metric is None else "cannot be measured on a candidate's outputs"

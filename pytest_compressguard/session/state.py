@@ -12,28 +12,25 @@ from pytest_compressguard.core import cache
 from pytest_compressguard.core.errors import (
     CompressGuardError,
     DataError,
-    MissingOutputError,
     ModelLoadError,
 )
 from pytest_compressguard.core.lazy import Lazy
-from pytest_compressguard.data.texts import Dataset, load_dataset
+from pytest_compressguard.data.texts import Dataset
 from pytest_compressguard.engine.attack_runner import AttackRunner
 from pytest_compressguard.engine.comparison import Comparison
 from pytest_compressguard.engine.efficiency import Measurements
 from pytest_compressguard.engine.inputs import (
     OOD_ABSENT,
-    QA_NOT_ATTACKED,
     OodInputs,
     PairEfficiency,
     PairEmbeddings,
     PairInputs,
-    PairOutputs,
-    QAPairOutputs,
 )
 from pytest_compressguard.engine.outputs import OutputStore
-from pytest_compressguard.models.base import Model, label_order
+from pytest_compressguard.models.base import Model
 from pytest_compressguard.options import Settings, eval_sets
 from pytest_compressguard.report import record as records_
+from pytest_compressguard.tasks import DEFAULT, Task, detect, get
 
 
 class SessionState:
@@ -51,7 +48,7 @@ class SessionState:
         #: What --compressguard-snapshot-update did, for the terminal summary.
         self.snapshot_line: str | None = None
         self._models: dict[str, Lazy[Model]] = {}
-        self._task: Lazy[str] = Lazy(self._detect_task, "no teacher")
+        self._task: Lazy[Task] = Lazy(self._detect_task, "no teacher")
         #: The eval sets by name, in command-line order.
         self.eval_sets = {e.name: e for e in eval_sets(settings)}
         self._datasets: dict[str, Lazy[Dataset]] = {
@@ -65,22 +62,20 @@ class SessionState:
         s = settings
         self.outputs = OutputStore(
             cache_dir,
-            [s.length("classification"), s.batch_size, s.pooling, s.embedding_output, s.tokenizer],
+            [DEFAULT.max_length(s), s.batch_size, s.pooling, s.embedding_output, s.tokenizer],
         )
         self.attacks = AttackRunner(settings, self.outputs, cache_dir)
         self.measurements = Measurements(cache_dir)
         self._scratch: Path | None = None
 
-    def _detect_task(self) -> str:
+    def _detect_task(self) -> Task:
         if self.settings.task is not None:
-            return self.settings.task
+            return get(self.settings.task)
         if not self.settings.teacher:
             raise CompressGuardError("no teacher model (pass --teacher)")
-        from pytest_compressguard.models.resolve import detect_task
+        return detect(self.settings.teacher)
 
-        return detect_task(self.settings.teacher)
-
-    def task(self) -> str:
+    def task(self) -> Task:
         """What the models do: ``--task``, else found from the teacher (a load error is kept)."""
         return self._task.get()
 
@@ -94,16 +89,14 @@ class SessionState:
         """The settings that change a model's outputs (a snapshot records and checks them;
         the batch size changes them only by rounding and is left out)."""
         s, task = self.settings, self.task()
-        out: dict[str, Any] = {
-            "task": task,
-            "max_length": s.length(task),
+        return {
+            "task": task.name,
+            "max_length": task.max_length(s),
             "pooling": s.pooling,
             "embedding_output": s.embedding_output,
             "tokenizer": s.tokenizer,
+            **task.output_settings(s),
         }
-        if task == "qa":
-            out |= {"doc_stride": s.doc_stride, **self.answer_settings()}
-        return out
 
     def _load(self, spec: str) -> Model:
         """The model, or with a cache directory, a :class:`DeferredModel` when its description
@@ -149,51 +142,18 @@ class SessionState:
 
     def _check_task(self, spec: str) -> None:
         """A student of another task than the teacher's is refused (unless --task forces)."""
-        from pytest_compressguard.models.resolve import detect_task
-
         s = self.settings
         task = self.task()
-        if s.task is None and spec != s.teacher and detect_task(spec) != task:
-            what = {"qa": "answers questions", "classification": "classifies texts"}
+        if s.task is None and spec != s.teacher and (found := detect(spec)) is not task:
             raise ModelLoadError(
-                f"the teacher {s.teacher} {what[task]} but the student {spec} "
-                f"{what[detect_task(spec)]}: compare models of one task (or force one with "
-                "--task)"
+                f"the teacher {s.teacher} {task.does} but the student {spec} {found.does}: "
+                "compare models of one task (or force one with --task)"
             )
 
     def _load_now(self, spec: str) -> Model:
         """The model a spec names, loaded."""
-        from pytest_compressguard.models.resolve import load_model
-
-        s = self.settings
-        task = self.task()
         cache_dir = self.cache_dir or (self.scratch() if "onnx-int8:" in spec else None)
-        if task == "qa":
-            from pytest_compressguard.models.qa_models import load_qa_model
-
-            try:
-                return load_qa_model(
-                    spec,
-                    batch_size=s.batch_size,
-                    max_length=s.length("qa"),
-                    doc_stride=s.doc_stride,
-                    device=s.device,
-                    tokenizer=s.tokenizer,
-                    cache_dir=cache_dir,
-                    pooling=s.pooling,
-                )
-            except ValueError as exc:  # a stride too long for the window
-                raise ModelLoadError(f"{spec}: {exc}") from None
-        return load_model(
-            spec,
-            batch_size=s.batch_size,
-            max_length=s.length("classification"),
-            device=s.device,
-            tokenizer=s.tokenizer,
-            cache_dir=cache_dir,
-            pooling=s.pooling,
-            embedding_output=s.embedding_output,
-        )
+        return self.task().load(spec, self.settings, cache_dir)
 
     def scratch(self) -> Path:
         """A directory for this session's builds when there is no cache directory
@@ -209,38 +169,9 @@ class SessionState:
             self._scratch = None
 
     def _read(self, role: str, spec: str | None) -> Any:
-        s = self.settings
         if spec is None:
             raise DataError(f"no {role} data: pass --{role}-data")
-        if self.task() == "qa":
-            from pytest_compressguard.data.questions import load_questions
-
-            return load_questions(
-                spec,
-                max_examples=s.max_examples if role == "eval" else None,
-                seed=s.seed,
-                answers=role == "eval",
-            )
-        try:
-            return load_dataset(
-                spec,
-                text_column=s.text_column,
-                pair_column=s.text_pair_column,
-                label_column=s.label_column,
-                max_examples=s.max_examples if role == "eval" else None,
-                seed=s.seed,
-                labels="optional" if role == "eval" else "ignored",
-            )
-        except DataError as exc:
-            from pytest_compressguard.data.questions import looks_like_qa
-
-            if looks_like_qa(spec):
-                raise DataError(
-                    f"{spec} holds question-answering examples, but the teacher {s.teacher} "
-                    "is a classifier (give a *ForQuestionAnswering teacher and students, or "
-                    f"--task qa): {exc}"
-                ) from None
-            raise
+        return self.task().read(role, spec, self.settings)
 
     def dataset(self, role: str = "eval", name: str | None = None) -> Any:
         """The eval set ``name`` (default: the first), or the train or OOD dataset, read once
@@ -253,83 +184,45 @@ class SessionState:
 
     # -- comparisons -----------------------------------------------------------------------
 
-    def answer_settings(self) -> dict[str, Any]:
-        """The keyword arguments of ``QuestionAnswerer.answer`` the options give."""
-        s = self.settings
-        return {
-            "n_best": s.n_best,
-            "max_answer_length": s.max_answer_length,
-            "null_threshold": s.null_threshold,
-        }
-
-    def answers(self, model: Model, questions: Any) -> Any:
-        """A question answerer's answers and embeddings (:class:`QAOutputs`), computed once."""
-        return self.outputs.answers(model, questions, self.answer_settings())  # type: ignore[arg-type]
-
-    def qa_outputs(self, teacher: Model, student: Model, questions: Any) -> QAPairOutputs:
-        """The aligned answers of a QA pair and their outcome columns."""
-        return QAPairOutputs.build(
-            questions.answers,
-            self.answers(teacher, questions).answers,
-            self.answers(student, questions).answers,
-            questions.questions,
-            error=self.settings.qa_error,
-            ids=questions.ids,
-        )
-
-    def _vectors(self, model: Model, data: Any, eval_data: bool = False) -> Any:
-        """A model's (N, H) embeddings of a dataset; a classifier's eval pass also gives its
-        probabilities, a question answerer's is its answer pass."""
-        if self.task() == "qa":
-            return self.answers(model, data).embeddings
-        return self.outputs.embeddings(model, data, with_probabilities=eval_data)
-
     def inputs(self, teacher: Model, student: Model, name: str | None = None) -> PairInputs:
         """What the comparison of the pair on eval set ``name`` may read, each part lazy: for
         question answerers, their answers, the [CLS] vectors of each question with its first
         window, and no attack."""
         data, outputs, measurements = self.dataset(name=name), self.outputs, self.measurements
         train, candidates_ = self._datasets["train"], self._datasets["ood"]
-        qa = self.task() == "qa"
+        task, s = self.task(), self.settings
 
-        def shown(d: Any) -> tuple[Any, ...]:
-            return tuple(q.question for q in d.questions) if qa else d.texts
+        def predictions() -> Any:
+            return task.predictions(outputs, teacher, student, data, s)
 
-        def predictions() -> PairOutputs | QAPairOutputs:
-            if qa:
-                return self.qa_outputs(teacher, student, data)
-            return PairOutputs(
-                teacher=outputs.probabilities(teacher, data),
-                student=outputs.probabilities(student, data)[:, label_order(teacher, student)],
-                labels=data.label_indices(teacher.labels, teacher.num_labels),
-                texts=data.texts,
-                label_names=teacher.labels,
-            )
+        def vectors(model: Model, d: Any, eval_data: bool = False) -> Any:
+            return task.vectors(outputs, model, d, s, eval_data=eval_data)
 
         def embeddings() -> PairEmbeddings:
             return PairEmbeddings(
-                teacher=self._vectors(teacher, data, eval_data=True),
-                student=self._vectors(student, data, eval_data=True),
-                texts=shown(data),
+                teacher=vectors(teacher, data, eval_data=True),
+                student=vectors(student, data, eval_data=True),
+                texts=task.shown(data),
             )
 
         def ood() -> OodInputs:
             bank, candidates = train.get(), candidates_.get()
             return OodInputs(
-                teacher_bank=self._vectors(teacher, bank),
-                student_bank=self._vectors(student, bank),
-                teacher_ood=self._vectors(teacher, candidates),
-                student_ood=self._vectors(student, candidates),
-                ood_texts=shown(candidates),
+                teacher_bank=vectors(teacher, bank),
+                student_bank=vectors(student, bank),
+                teacher_ood=vectors(teacher, candidates),
+                student_ood=vectors(student, candidates),
+                ood_texts=task.shown(candidates),
                 ood_spec=candidates.spec,
             )
 
         roles = {"teacher": teacher, "student": student}
-        timed = data.questions if qa else data.texts
+        timed = task.timed(data)
+        attacked = task.not_attacked is None
         attacks = {
             recipe: Lazy(
-                None if qa else partial(self.attacks.pair, teacher, student, data, recipe),
-                QA_NOT_ATTACKED if qa else "no attack",
+                partial(self.attacks.pair, teacher, student, data, recipe) if attacked else None,
+                task.not_attacked or "no attack",
             )
             for recipe in self.settings.recipes
         }
@@ -349,7 +242,7 @@ class SessionState:
                 ),
                 "no models",
             ),
-            task="qa" if qa else "classification",
+            task=task,
         )
 
     def comparison(self, teacher: Model, student: Model, name: str | None = None) -> Comparison:
@@ -400,36 +293,10 @@ class SessionState:
         try:
             dataset = self.dataset(name=name)
             models = [self.model(spec) for spec in specs]
-            if self.task() == "qa":
-                found = [self.answers(m, dataset) for m in models]
-                table = pairwise(
-                    specs,
-                    None,
-                    None,
-                    [f.embeddings for f in found],
-                    answers=[f.answers for f in found],
-                    golds=dataset.answers,
-                    error=s.qa_error,
-                )
-                return {"dataset": dataset.spec, "n": len(dataset), **table, **named}
-            teacher = models[0]
-            probabilities = labels = embeddings = None
-            reasons: dict[str, str] = {}
-            try:
-                labels = dataset.label_indices(teacher.labels, teacher.num_labels)
-                probabilities = [
-                    self.outputs.probabilities(m, dataset)[:, label_order(teacher, m)]
-                    for m in models
-                ]
-            except (DataError, MissingOutputError) as exc:
-                reasons["predictions"] = str(exc)
-            try:
-                embeddings = [self.outputs.embeddings(m, dataset) for m in models]
-            except MissingOutputError as exc:
-                reasons["embeddings"] = str(exc)
+            given, reasons = self.task().pairwise_inputs(self.outputs, models, dataset, s)
         except CompressGuardError as exc:
             return {"models": specs, "error": str(exc)}
-        table = pairwise(specs, probabilities, labels, embeddings)
+        table = pairwise(specs, **given)
         if reasons:  # the specific reason beats the generic one
             for name, why in table.get("unavailable", {}).items():
                 if name in ("knn_agreement", "cka"):
@@ -448,18 +315,14 @@ class SessionState:
         s = self.settings
         assert s.teacher is not None
         model = self.model(s.teacher)
-        qa = self.task() == "qa"
+        task = self.task()
         keep_vectors = s.snapshot_embeddings != "none"
         entries: list[Entry] = []
 
         def add(role: str, name: str, data: Any) -> None:
             common = {"role": role, "name": name, "spec": data.spec, "n": len(data)}
-            if qa:
-                fingerprint, found = data.fingerprint, self.answers(model, data)
-                entries.append(Entry(fingerprint=fingerprint, answers=found, **common))
-            else:
-                found = self.outputs.encoded(model, data, probabilities=role == "eval")
-                entries.append(Entry(fingerprint=data.texts_fingerprint, encoded=found, **common))
+            found = task.snapshot_entry(self.outputs, model, role, data, s)
+            entries.append(Entry(**common, **found))
 
         for name in self.eval_sets:
             add("eval", name, self.dataset(name=name))
@@ -498,7 +361,7 @@ class SessionState:
         info = {
             # a snapshot's own model (re-snapshotting keeps the name of the model it holds)
             "spec": model.source_spec if model.spec.kind == "snapshot" else model.spec.text,  # type: ignore[attr-defined]
-            "task": self.task(),
+            "task": task.name,
             **describe(
                 model, self.outputs.fingerprint(model), lambda: self.measurements.footprint(model)
             ),
