@@ -14,10 +14,15 @@ from pytest_compressguard.core.errors import (
     ModelSpecError,
 )
 from pytest_compressguard.core.version import __version__
-from pytest_compressguard.engine.comparison import Comparison
+from pytest_compressguard.guard import Guard
+
+#: The public name of a :class:`~pytest_compressguard.guard.Guard` (what the ``guard`` fixture
+#: is, and what ``Comparison.from_arrays`` builds from precomputed outputs).
+Comparison = Guard
 
 __all__ = [
     "Comparison",
+    "Guard",
     "CompressGuardError",
     "CompressGuardWarning",
     "DataError",

@@ -2,7 +2,7 @@
 catalogue.
 
 :func:`source` writes them as Python: the methods of :class:`Assertions` (a base class of
-:class:`~pytest_compressguard.comparison.Comparison`) and one package-level twin per method
+:class:`~pytest_compressguard.guard.Guard`) and one package-level twin per method
 (``assert_label_loyalty(guard, min=0.9)``). The module runs that text, so each helper has a
 real signature and docstring for ``help()``; ``assertions.pyi`` beside this file is the same
 text without bodies, for type checkers (``python -m pytest_compressguard.assertions`` writes
@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pytest_compressguard.core.check import GENERATED
 from pytest_compressguard.metrics.catalogue import ASSERTIONS, CATALOGUE, METRICS, Assertion, Metric
 
-#: The file name that generated code runs under (the noisy-data warning skips its frames).
-GENERATED = "<pytest_compressguard generated>"
 STUB = Path(__file__).with_suffix(".pyi")
 
 
@@ -57,7 +56,7 @@ def source(*, stub: bool = False) -> str:
         "",
     ]
     if stub:
-        lines += ["from .comparison import Comparison", ""]
+        lines += ["from .guard import Guard", ""]
     helpers = sorted(a.name for a, _ in ASSERTIONS)
     lines += ["__all__ = ["] + [f'    "{name}",' for name in helpers] + ["]", ""]
     lines += ["", "class Assertions:", '    """Value methods and assertion helpers."""', ""]
@@ -83,7 +82,7 @@ def source(*, stub: bool = False) -> str:
     for a, m in ASSERTIONS:
         params = _parameters(a, m)
         lines.append("")
-        lines.append(f"def {a.name}(guard: Comparison, *, {', '.join(params)}) -> None:")
+        lines.append(f"def {a.name}(guard: Guard, *, {', '.join(params)}) -> None:")
         lines.append(f'    """{_doc(a, m)}"""')
         if stub:
             lines.append("    ...")

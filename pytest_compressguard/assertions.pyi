@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .comparison import Comparison
+from .guard import Guard
 
 __all__ = [
     "assert_accuracy_drop",
@@ -182,90 +182,90 @@ class Assertions:
         ...
 
 
-def assert_accuracy_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_accuracy_drop(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless teacher accuracy minus student accuracy is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_label_loyalty(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+def assert_label_loyalty(guard: Guard, *, min: float, confidence: float | None = None) -> None:
     """Fail unless the share of examples with the same predicted label is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_probability_loyalty(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+def assert_probability_loyalty(guard: Guard, *, min: float, confidence: float | None = None) -> None:
     """Fail unless mean 1 - sqrt(JSD2(p_t, p_s)) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_kl_divergence(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_kl_divergence(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless the mean KL(teacher || student) in nats is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_flips(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_flips(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless the share of examples whose correctness flips is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_negative_flip_rate(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_negative_flip_rate(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless the share of examples the teacher gets right and the student gets wrong is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_backward_trust_compatibility(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+def assert_backward_trust_compatibility(guard: Guard, *, min: float, confidence: float | None = None) -> None:
     """Fail unless the share of the examples the teacher gets right that the student also gets right (BTC) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_backward_error_compatibility(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+def assert_backward_error_compatibility(guard: Guard, *, min: float, confidence: float | None = None) -> None:
     """Fail unless the share of the student's errors that the teacher also makes (BEC) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_error_overlap(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+def assert_error_overlap(guard: Guard, *, min: float, confidence: float | None = None) -> None:
     """Fail unless the Jaccard index of the teacher's and student's error sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_f1_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_f1_drop(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless teacher mean F1 minus student mean F1 (question answering) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_answer_agreement_f1(guard: Comparison, *, min: float, confidence: float | None = None) -> None:
+def assert_answer_agreement_f1(guard: Guard, *, min: float, confidence: float | None = None) -> None:
     """Fail unless the mean token F1 between the teacher's and the student's answers (question answering) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_worst_class_drop(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_worst_class_drop(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless the largest per-class accuracy drop from teacher to student is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_ece_increase(guard: Comparison, *, max: float, confidence: float | None = None) -> None:
+def assert_ece_increase(guard: Guard, *, max: float, confidence: float | None = None) -> None:
     """Fail unless student ECE minus teacher ECE is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
     ...
 
-def assert_no_significant_accuracy_loss(guard: Comparison, *, alpha: float = 0.05) -> None:
+def assert_no_significant_accuracy_loss(guard: Guard, *, alpha: float = 0.05) -> None:
     """Fail when McNemar's exact test rejects equal accuracy at level ``alpha`` and the student is the one that loses (more teacher-right/student-wrong examples than the reverse)."""
     ...
 
-def assert_knn_agreement(guard: Comparison, *, min: float, k: int = 10, confidence: float | None = None) -> None:
+def assert_knn_agreement(guard: Guard, *, min: float, k: int = 10, confidence: float | None = None) -> None:
     """Fail unless the mean Jaccard index of the k-NN sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
-def assert_cka(guard: Comparison, *, min: float) -> None:
+def assert_cka(guard: Guard, *, min: float) -> None:
     """Fail unless the linear CKA of the teacher's and student's embeddings is at least ``min``."""
     ...
 
-def assert_ood_agreement(guard: Comparison, *, min: float, k: int | None = None) -> None:
+def assert_ood_agreement(guard: Guard, *, min: float, k: int | None = None) -> None:
     """Fail unless the Jaccard index of the two Deep-KNN OOD sets is at least ``min``."""
     ...
 
-def assert_attack_drop(guard: Comparison, *, max: float, recipe: str | None = None) -> None:
+def assert_attack_drop(guard: Guard, *, max: float, recipe: str | None = None) -> None:
     """Fail unless the student's relative accuracy drop under the attack is at most ``max``."""
     ...
 
-def assert_attack_drop_gap(guard: Comparison, *, max: float, recipe: str | None = None) -> None:
+def assert_attack_drop_gap(guard: Guard, *, max: float, recipe: str | None = None) -> None:
     """Fail unless student attack drop minus teacher attack drop is at most ``max``."""
     ...
 
-def assert_transfer_rate(guard: Comparison, *, max: float, recipe: str | None = None) -> None:
+def assert_transfer_rate(guard: Guard, *, max: float, recipe: str | None = None) -> None:
     """Fail unless the share of the teacher's adversarial examples that fool the student is at most ``max``."""
     ...
 
-def assert_size_ratio(guard: Comparison, *, max: float) -> None:
+def assert_size_ratio(guard: Guard, *, max: float) -> None:
     """Fail unless student size / teacher size is at most ``max``."""
     ...
 
-def assert_speedup(guard: Comparison, *, min: float, batch: int = 1) -> None:
+def assert_speedup(guard: Guard, *, min: float, batch: int = 1) -> None:
     """Fail unless teacher latency / student latency at ``batch`` is at least ``min``."""
     ...

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pytest_compressguard import Comparison
-from pytest_compressguard.engine.comparison import OodInputs
+from pytest_compressguard.engine.inputs import OodInputs
 from pytest_compressguard.metrics.distribution import auroc, deep_knn, knn_distance, ood_agreement
 from pytest_compressguard.metrics.neighbours import nearest
 from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard

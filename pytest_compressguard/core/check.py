@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: The file name the generated ``assert_*`` helpers run under (a warning raised through them
+#: skips their frames to point at the user's test).
+GENERATED = "<pytest_compressguard generated>"
+
 
 @dataclass(frozen=True)
 class Check:

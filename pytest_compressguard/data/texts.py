@@ -82,8 +82,6 @@ def _index(label: str, num_labels: int) -> int | None:
     return index if 0 <= index < num_labels and str(index) == label else None
 
 
-
-
 def read_json(path: Path) -> Any:
     """A JSON file's document, with one-sentence errors (missing, not UTF-8, not JSON)."""
     try:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_compressguard.assertions import GENERATED
-from pytest_compressguard.core.check import Check
+from pytest_compressguard.core.check import GENERATED, Check
 from pytest_compressguard.core.errors import CompressGuardError, CompressGuardWarning
 from pytest_compressguard.metrics.catalogue import DEFAULT_K, METRICS
 from pytest_compressguard.metrics.verdict import holds
@@ -30,10 +29,13 @@ def evaluate(
     threshold: float,
     param: int | str | None = None,
     confidence: float | None = None,
+    *,
+    test: str | None = None,
 ) -> Check:
     """Measure ``metric`` on the comparison and compare it with ``threshold`` (with
-    ``confidence``: the interval's bound decides). Bad arguments raise; a metric that cannot
-    be measured fails the test with its sentence; a failed check carries its message."""
+    ``confidence``: the interval's bound decides), the check of ``test``. Bad arguments
+    raise; a metric that cannot be measured fails the test with its sentence; a failed check
+    carries its message."""
     __tracebackhide__ = True
     entry = METRICS[metric]
     if (
@@ -72,8 +74,8 @@ def evaluate(
     if entry.group in ("prediction", "representation", "distribution"):
         warn_if_noisy(c)
     decisive = value if bounds is None else (bounds[0] if entry.op == ">=" else bounds[1])
-    test = c.mcnemar() if metric == "mcnemar_p_value" else None
-    passed = holds(metric, entry.op, decisive, threshold, mcnemar=test)
+    exact = c.mcnemar() if metric == "mcnemar_p_value" else None
+    passed = holds(metric, entry.op, decisive, threshold, mcnemar=exact)
     message = None
     if not passed:
         from pytest_compressguard.engine.explain import failure_message
@@ -85,7 +87,7 @@ def evaluate(
         threshold=float(threshold),
         value=value,
         passed=bool(passed),
-        test=c._test,
+        test=test,
         param_name=entry.param.name if entry.param is not None else None,
         param=param if param is None or isinstance(param, str) else int(param),
         confidence=float(confidence) if bounds is not None and confidence else None,

@@ -1,21 +1,19 @@
-"""Comparison: the lazy, cached metrics of one teacher/student pair on one dataset, their
-intervals, and the check every ``assert_*`` helper makes."""
+"""Comparison: the lazy, cached metrics of one teacher/student pair on one dataset and their
+intervals (the checks made of them are a :class:`~pytest_compressguard.guard.Guard`'s)."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
 
-from pytest_compressguard.assertions import Assertions
-from pytest_compressguard.core.check import Check
 from pytest_compressguard.core.errors import CompressGuardError
 from pytest_compressguard.core.lazy import Lazy
 from pytest_compressguard.core.types import Answer, Question, Text
 from pytest_compressguard.engine.inputs import OodInputs, PairEmbeddings, PairInputs
+from pytest_compressguard.engine.neighbours import NeighbourMetrics
 from pytest_compressguard.metrics import robustness as r
 from pytest_compressguard.metrics.catalogue import (
     CATALOGUE,
@@ -24,8 +22,6 @@ from pytest_compressguard.metrics.catalogue import (
     METRICS,
     Metric,
 )
-from pytest_compressguard.metrics.distribution import DeepKnn, deep_knn, ood_agreement
-from pytest_compressguard.metrics.representation import knn_sets, linear_cka, set_jaccard
 from pytest_compressguard.metrics.stats import (
     McNemar,
     MeanStatistic,
@@ -37,20 +33,15 @@ from pytest_compressguard.tasks.classification import PairOutputs
 from pytest_compressguard.tasks.qa import QUESTION_ANSWERING, QAPairOutputs
 
 T = TypeVar("T")
-DEFAULT_KS = (1, 5, 10, 20, 50)
 
 
-class Comparison(Assertions):
+class Comparison(NeighbourMetrics):
     """The behavioural comparison of a student with its teacher on one dataset.
 
     Each kind of output (predictions, eval embeddings, OOD embeddings, attacks) is read from
-    its :class:`~pytest_compressguard.inputs.PairInputs` on first use and every metric is
-    computed at most once. Each ``assert_*`` call is recorded in :attr:`checks`, passed or
-    not. A metric whose outputs a model cannot give raises :class:`CompressGuardError` saying
-    why; its assertion fails with that sentence.
-
-    The ``guard`` fixture is this comparison bound to the running test (:meth:`for_test`): its
-    checks know their test and reach ``--junitxml``.
+    its :class:`~pytest_compressguard.engine.inputs.PairInputs` on first use and every metric
+    is computed at most once. A metric whose outputs a model cannot give raises
+    :class:`CompressGuardError` saying why.
     """
 
     def __init__(
@@ -83,9 +74,6 @@ class Comparison(Assertions):
         self.ood_k = ood_k
         self.bootstrap = bootstrap
         self.seed = seed
-        self.checks: list[Check] = []
-        self._test: str | None = None
-        self._properties: list[tuple[str, object]] | None = None
         self._warned: set[str] = set()
         self._values: dict[str, Any] = {}
         self._replicates: dict[str, np.ndarray] = {}
@@ -166,14 +154,6 @@ class Comparison(Assertions):
             )
             inputs = replace(inputs, embeddings=Lazy.of(vectors, ""))
         return cls(teacher, student, dataset, inputs, bootstrap=bootstrap, seed=seed)
-
-    def for_test(self, test: str, properties: list[tuple[str, object]] | None = None) -> Comparison:
-        """This comparison as seen by one test: the same metrics and caches (shared), its
-        checks recorded with ``test`` and added to the test's ``properties`` (JUnit XML)."""
-        view = copy.copy(self)
-        view._test = test
-        view._properties = properties
-        return view
 
     # -- outputs -------------------------------------------------------------------------
 
@@ -360,90 +340,6 @@ class Comparison(Assertions):
                 continue
         return out
 
-    # -- representation metrics ----------------------------------------------------------
-
-    def knn_lists(self, model: str, k: int) -> np.ndarray:
-        """The model's ranked k-NN lists; one search at the largest k asked serves smaller k."""
-        known = self._neighbours.get(model)
-        if known is None or known.shape[1] < k:
-            e = self.embeddings
-            self._neighbours[model] = knn_sets(e.teacher if model == "teacher" else e.student, k)
-        return self._neighbours[model][:, :k]
-
-    def knn_jaccard(self, k: int = DEFAULT_K) -> np.ndarray:
-        """Per-example Jaccard index of the teacher's and student's k-NN sets (Rai et al. §4)."""
-        return self._value(
-            f"knn_jaccard@{k}",
-            lambda: set_jaccard(self.knn_lists("teacher", k), self.knn_lists("student", k)),
-        )
-
-    def knn_agreement(self, k: int = DEFAULT_K) -> float:
-        """Mean over eval examples P of Jaccard(KNN_t(P), KNN_s(P)) (cosine, P excluded)."""
-        return float(self.knn_jaccard(k).mean())
-
-    def knn_agreement_variance(self, k: int = DEFAULT_K) -> float:
-        """Population variance over eval examples of the k-NN Jaccard index."""
-        return float(self.knn_jaccard(k).var())
-
-    def knn_sweep(self, ks: tuple[int, ...] = DEFAULT_KS) -> dict[int, float]:
-        """kNN agreement for each k (Rai et al., Figure 1)."""
-        if ks:  # one search per model at the largest k serves every smaller one
-            self.knn_lists("teacher", max(ks))
-            self.knn_lists("student", max(ks))
-        return {int(k): self.knn_agreement(k) for k in ks}
-
-    def recorded_knn_sweep(self) -> dict[str, float]:
-        """The sweep the reports show: each k of :data:`DEFAULT_KS` below N - 1."""
-        n = len(self.embeddings.texts)
-        return {
-            str(k): v for k, v in self.knn_sweep(tuple(k for k in DEFAULT_KS if k < n - 1)).items()
-        }
-
-    def cka(self) -> float:
-        """Linear CKA (Kornblith et al. 2019) of the teacher's and student's eval embeddings."""
-        e = self.embeddings
-        return self._value("cka", lambda: linear_cka(e.teacher, e.student))
-
-    # -- out-of-distribution metrics -----------------------------------------------------
-
-    def deep_knn(self, model: str, k: int | None = None) -> DeepKnn:
-        """The Deep-KNN scores and threshold of ``"teacher"`` or ``"student"`` (Sun et al. 2022)."""
-        k = self.ood_k if k is None else k
-
-        def score() -> DeepKnn:
-            o, e = self.ood_inputs, self.embeddings
-            if model == "teacher":
-                return deep_knn(o.teacher_bank, e.teacher, o.teacher_ood, k)
-            return deep_knn(o.student_bank, e.student, o.student_ood, k)
-
-        return self._value(f"deep_knn/{model}@{k}", score)
-
-    def ood_agreement(self, k: int | None = None) -> float:
-        """Jaccard index of the OOD sets the teacher and the student find (1.0 if both empty)."""
-        return ood_agreement(
-            self.deep_knn("teacher", k).flagged, self.deep_knn("student", k).flagged
-        )
-
-    def teacher_ood_rate(self) -> float:
-        """Share of the OOD candidates the teacher flags."""
-        return self.deep_knn("teacher").ood_rate
-
-    def student_ood_rate(self) -> float:
-        """Share of the OOD candidates the student flags."""
-        return self.deep_knn("student").ood_rate
-
-    def teacher_ood_auroc(self) -> float:
-        """AUROC of the teacher's Deep-KNN score: eval data (in) against OOD candidates (out)."""
-        return self.deep_knn("teacher").auroc
-
-    def student_ood_auroc(self) -> float:
-        """AUROC of the student's Deep-KNN score: eval data (in) against OOD candidates (out)."""
-        return self.deep_knn("student").auroc
-
-    def ood_sweep(self, ks: tuple[int, ...] = DEFAULT_KS) -> dict[int, float]:
-        """OOD agreement for each Deep-KNN k."""
-        return {int(k): self.ood_agreement(k) for k in ks}
-
     # -- robustness metrics --------------------------------------------------------------
 
     def attack_metric(self, name: str, recipe: str | None = None) -> float:
@@ -573,26 +469,3 @@ class Comparison(Assertions):
             except (CompressGuardError, ValueError) as exc:
                 reasons[metric.name] = str(exc)
         return values, reasons
-
-    # -- checks --------------------------------------------------------------------------
-
-    def _check(
-        self,
-        metric: str,
-        threshold: float,
-        param: int | str | None = None,
-        confidence: float | None = None,
-    ) -> None:
-        """Evaluate and record one check (see :func:`pytest_compressguard.checks.evaluate`);
-        raise the failure's message."""
-        __tracebackhide__ = True
-        from pytest_compressguard.engine.checks import evaluate
-
-        check = evaluate(self, metric, threshold, param, confidence)
-        self.checks.append(check)
-        if self._properties is not None:  # --junitxml shows them per test
-            name = f"compressguard.{metric}"
-            self._properties.append((name, f"{check.value:.6g}"))
-            self._properties.append((f"{name}.threshold", f"{check.op} {threshold:g}"))
-        if check.message is not None:
-            raise AssertionError(check.message)

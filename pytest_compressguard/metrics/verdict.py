@@ -31,3 +31,8 @@ def holds(
     if op == "<=":
         return value + band <= threshold
     raise ValueError(f"unknown comparison {op!r}")
+
+
+def gain(op: str, base: float, value: float) -> float:
+    """How far ``value`` moved from ``base`` toward passing a bound compared by ``op``."""
+    return value - base if op == ">=" else base - value

@@ -15,8 +15,8 @@ from pytest_compressguard.metrics.catalogue import CATALOGUE
 from pytest_compressguard.report import provenance
 
 if TYPE_CHECKING:
-    from pytest_compressguard.engine.comparison import Comparison
     from pytest_compressguard.engine.inputs import PairAttack
+    from pytest_compressguard.guard import Guard
 
 #: Record parts that are the same wherever the pair was measured: the first copy is kept.
 FIRST_WINS = (
@@ -34,7 +34,7 @@ FIRST_WINS = (
 )
 
 
-def record(c: Comparison) -> dict[str, Any]:
+def record(c: Guard) -> dict[str, Any]:
     """The comparison as the JSON report writes it: every metric of the outputs its tests
     loaded, and why each other metric of them could not be measured."""
     out: dict[str, Any] = {
@@ -160,7 +160,7 @@ def _examples_json(a: PairAttack) -> list[dict[str, Any]]:
     ]
 
 
-def _recipe_json(c: Comparison, recipe: str) -> dict[str, Any]:
+def _recipe_json(c: Guard, recipe: str) -> dict[str, Any]:
     """A further recipe's block: settings, validity, its attack metrics and examples."""
     a = c.attack_results_for(recipe)
     robustness = [m for m in CATALOGUE if m.group == "robustness" and m.recorded]

@@ -1,7 +1,7 @@
 """A candidate measured against the teacher's outputs with the gate's own code.
 
 The teacher runs once per split (its outputs are a :class:`Reference`); each candidate runs
-over the same texts, and a :class:`~pytest_compressguard.comparison.Comparison` of the two
+over the same texts, and a :class:`~pytest_compressguard.engine.comparison.Comparison` of the two
 gives every required metric and, for a requirement with a confidence level, the bound of its
 paired-bootstrap interval that decides, exactly as an ``assert_*`` with ``confidence=`` does.
 """

@@ -36,6 +36,7 @@ import numpy as np
 
 from pytest_compressguard.core.errors import CompressGuardError
 from pytest_compressguard.core.types import Text
+from pytest_compressguard.metrics.verdict import gain
 from pytest_compressguard.models.base import Model
 from pytest_compressguard.report import provenance
 from pytest_compressguard.search.candidates import parameter_bytes, quantize_keeping
@@ -99,12 +100,6 @@ def split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
             "held-out split of two examples or more"
         )
     return np.sort(order[:cut]), np.sort(order[cut:])
-
-
-def gain(op: str, base: float, value: float) -> float:
-    """How far ``value`` moved from ``base`` toward passing a requirement compared by
-    ``op``."""
-    return value - base if op == ">=" else base - value
 
 
 class Search:
