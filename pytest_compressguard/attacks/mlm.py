@@ -11,8 +11,9 @@ import numpy as np
 
 from pytest_compressguard.core.errors import ModelLoadError, ModelSpecError
 from pytest_compressguard.models.base import MAX_LENGTH
-from pytest_compressguard.models.hf import checkpoint_fingerprint, quiet_loading
+from pytest_compressguard.models.hf import checkpoint_fingerprint
 from pytest_compressguard.models.spec import ModelSpec, parse_spec
+from pytest_compressguard.models.tokenizer import quiet_loading
 
 T = TypeVar("T")
 

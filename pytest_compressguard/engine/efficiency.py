@@ -1,19 +1,16 @@
 """What compression buys: size, parameter count and latency of a model, measured.
 
-- Size: the bytes of the model's weight files (``*.safetensors`` of a transformers directory;
-  the ``.onnx`` file and its external-data file). An ``int8:`` model exists only in memory: its
-  size is the bytes of its weight tensors (int8 weights, float biases and norms).
-- Parameters: the elements of the weight tensors (a transformers model's parameters, with a
-  dynamically quantized Linear layer's int8 weight and bias; an ONNX graph's initializers).
+- Size and parameters: what the backend reports (its ``footprint()``; see
+  :mod:`pytest_compressguard.models.footprint` for how each backend measures them); for a
+  snapshot, or a model not loaded yet, those recorded of it.
 - Latency: the median wall time of one ``predict_proba`` call (``embed`` for a model without
   a head) on ``batch`` eval texts, after two warm-up calls, over at least 5 and at most 50
-  timed calls (timing stops after 1 s once 5 are done). The number of threads is recorded.
+  timed calls (timing stops after 1 s once 5 are done). The runtime and its number of threads
+  are recorded (the backend's ``runtime()``).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -23,6 +20,8 @@ from typing import Any
 from pytest_compressguard.core.errors import CompressGuardError
 from pytest_compressguard.core.types import Footprint, Latency
 from pytest_compressguard.models.base import Model
+from pytest_compressguard.models.footprint import recorded_footprint as recorded_footprint
+from pytest_compressguard.models.footprint import runtime_of
 
 WARMUP = 2
 MIN_RUNS = 5
@@ -30,84 +29,18 @@ MAX_RUNS = 50
 BUDGET_S = 1.0
 
 
-
-
-
-
-def recorded_footprint(description: dict[str, Any], missing: str) -> Footprint:
-    """The footprint a model description records (``describe``'s ``footprint``), or its
-    ``footprint_error`` after ``missing`` when it has none."""
-    found = description.get("footprint")
-    if found is None:
-        why = description.get("footprint_error", "it was not measured")
-        raise CompressGuardError(f"{missing}: {why}" if missing else str(why))
-    return Footprint(**found)
-
-
 def footprint(model: Model) -> Footprint:
-    """Size and parameters of a loaded model (see the module docstring); a snapshot's, or a
+    """Size and parameters of a loaded model (its own ``footprint()``); a snapshot's, or a
     model not loaded yet, those recorded of it."""
     recorded = getattr(model, "recorded_footprint", None)
     if recorded is not None:
         return recorded()  # type: ignore[no-any-return]
-    from pytest_compressguard.models.hf import HFClassifier
-    from pytest_compressguard.models.onnx import OnnxClassifier
-    from pytest_compressguard.models.qa_models import HFQuestionAnswerer, OnnxQuestionAnswerer
-
-    if isinstance(model, (OnnxClassifier, OnnxQuestionAnswerer)):
-        import onnx
-
-        files = [model.path, *model.path.parent.glob(model.path.name + ".data")]
-        graph = onnx.load(str(model.path), load_external_data=False).graph
-        parameters = sum(math.prod(init.dims) for init in graph.initializer)
-        return Footprint(sum(f.stat().st_size for f in files), int(parameters), "files")
-    if isinstance(model, (HFClassifier, HFQuestionAnswerer)):
-        parameters, tensor_bytes, quantized = _torch_weights(model.model)
-        source = model.spec.source
-        files = sorted(_safetensors(source)) if not quantized else []
-        if files:
-            return Footprint(sum(f.stat().st_size for f in files), parameters, "files")
-        return Footprint(tensor_bytes, parameters, "memory")
-    raise CompressGuardError(
-        f"{model.spec.text}: its size is measured only for transformers and ONNX models"
-    )
-
-
-def _safetensors(source: str) -> list[Path]:
-    folder = Path(source)
-    return list(folder.glob("*.safetensors")) if folder.is_dir() else []
-
-
-def _torch_weights(module: Any) -> tuple[int, int, bool]:
-    """(elements, bytes, whether any Linear layer is dynamically quantized) of the weights."""
-    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
-
-    elements = size = 0
-    quantized = False
-    for sub in module.modules():
-        if isinstance(sub, QuantizedLinear):
-            quantized = True
-            tensors = [sub.weight(), sub.bias()]
-        else:
-            tensors = list(sub.parameters(recurse=False))
-        for t in tensors:
-            if t is not None:
-                elements += t.numel()
-                size += t.numel() * t.element_size()
-    return int(elements), int(size), quantized
-
-
-def _runtime(model: Model) -> tuple[str, int]:
-    from pytest_compressguard.models.deferred import unwrap
-    from pytest_compressguard.models.onnx import OnnxClassifier
-
-    model = unwrap(model)
-    if isinstance(model, OnnxClassifier):
-        threads = model.session.get_session_options().intra_op_num_threads
-        return "onnxruntime", (threads or (os.cpu_count() or 1)) * model.workers
-    import torch
-
-    return "torch", torch.get_num_threads()
+    measure = getattr(model, "footprint", None)
+    if measure is None:
+        raise CompressGuardError(
+            f"{model.spec.text}: its size is measured only for transformers and ONNX models"
+        )
+    return measure()  # type: ignore[no-any-return]
 
 
 def measure_latency(model: Model, texts: Sequence[Any], batch: int) -> Latency:
@@ -138,7 +71,7 @@ def measure_latency(model: Model, texts: Sequence[Any], batch: int) -> Latency:
     times.sort()
     middle = len(times) // 2
     median = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
-    runtime, threads = _runtime(model)
+    runtime, threads = runtime_of(model)
     return Latency(batch, median * 1000, len(times), runtime, threads)
 
 

@@ -55,8 +55,6 @@ class Model(Protocol):
         ...
 
 
-
-
 POOLINGS = ("cls", "mean")
 
 
@@ -68,8 +66,6 @@ def split_pairs(texts: Sequence[Text]) -> tuple[list[str], list[str] | None]:
     if not all(pairs):
         raise ValueError("a batch mixes single texts and text pairs")
     return [t[0] for t in texts], [t[1] for t in texts]  # type: ignore[index]
-
-
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
@@ -145,10 +141,6 @@ def softmax64(logits: np.ndarray) -> np.ndarray:
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z
-
-
-
-
 
 
 def local_fingerprint(spec: ModelSpec) -> str | None:

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -25,16 +25,26 @@ from pytest_compressguard.core.cache import key, locked
 from pytest_compressguard.core.errors import ModelLoadError
 from pytest_compressguard.core.fingerprints import hash_files
 from pytest_compressguard.models.base import local_fingerprint
-from pytest_compressguard.models.hf import HFClassifier
 from pytest_compressguard.models.onnx import OnnxClassifier
 from pytest_compressguard.models.spec import ModelSpec
 
-if TYPE_CHECKING:
-    from pytest_compressguard.models.qa_models import HFQuestionAnswerer
 
-    _Torch = TypeVar("_Torch", HFClassifier, HFQuestionAnswerer)
-else:
-    _Torch = TypeVar("_Torch")
+class TorchBackend(Protocol):
+    """What compressing a PyTorch backend reads and replaces: a transformers classifier
+    (:class:`~pytest_compressguard.models.hf.HFClassifier`) or question answerer
+    (:class:`~pytest_compressguard.models.qa_models.HFQuestionAnswerer`)."""
+
+    spec: ModelSpec
+    model: Any
+    torch_device: Any
+    tokenizer: Any
+    input_names: tuple[str, ...]
+    per_example: bool
+
+    def fingerprint(self) -> str: ...
+
+
+_Torch = TypeVar("_Torch", bound=TorchBackend)
 
 #: The sentences used to check that an export computes what the PyTorch model computes.
 _PROBES = (
@@ -112,22 +122,22 @@ def _export_wrapper(model: _Torch, names: list[str], outputs: list[str]) -> Any:
     return Wrapper().eval()
 
 
-def export_onnx(model: _Torch, target: Path) -> None:
+def export_onnx(model: _Torch, target: Path, *, answerer: bool = False) -> None:
     """Export a PyTorch model to ONNX with outputs ``logits`` (a classifier with a head),
-    ``start_logits`` and ``end_logits`` (a question answerer) and ``last_hidden_state``,
-    dynamic batch and sequence axes, and check that the export reproduces the PyTorch outputs
-    on two probe sentences (or question/context pairs)."""
+    ``start_logits`` and ``end_logits`` (a question answerer, ``answerer=True``) and
+    ``last_hidden_state``, dynamic batch and sequence axes, and check that the export
+    reproduces the PyTorch outputs on two probe sentences (or question/context pairs)."""
     import torch
 
-    from pytest_compressguard.models.qa_models import HFQuestionAnswerer
-
+    qa = answerer
     names = list(model.input_names)
-    if isinstance(model, HFQuestionAnswerer):
+    if qa:
         outputs = ["start_logits", "end_logits", "last_hidden_state"]
         questions, contexts = zip(*_QA_PROBES, strict=True)
         batch = model.tokenizer(list(questions), list(contexts), padding=True, return_tensors="pt")
     else:
-        outputs = ["logits", "last_hidden_state"] if model.has_head else ["last_hidden_state"]
+        head: bool = model.has_head  # type: ignore[attr-defined]
+        outputs = ["logits", "last_hidden_state"] if head else ["last_hidden_state"]
         batch = model.tokenizer(list(_PROBES), padding=True, return_tensors="pt")
     tensors = tuple(batch[name] for name in names)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
@@ -152,11 +162,11 @@ def export_onnx(model: _Torch, target: Path) -> None:
     feed = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
     exported = session.run(outputs, feed)
     arrays = {k: v.numpy() for k, v in batch.items()}
-    if isinstance(model, HFQuestionAnswerer):
-        expected = list(model._spans(arrays))
+    if qa:
+        expected = list(model._spans(arrays))  # type: ignore[attr-defined]
     else:
-        logits, hidden = model._forward(arrays, logits=model.has_head, hidden=True)
-        expected = [logits, hidden] if model.has_head else [hidden]
+        logits, hidden = model._forward(arrays, logits=head, hidden=True)  # type: ignore[attr-defined]
+        expected = [logits, hidden] if head else [hidden]
     for name, got, want in zip(outputs, exported, expected, strict=True):
         gap = float(np.max(np.abs(got - want)))
         if gap > _EXPORT_TOLERANCE * max(1.0, float(np.max(np.abs(want)))):
@@ -166,16 +176,16 @@ def export_onnx(model: _Torch, target: Path) -> None:
             )
 
 
-def _cache_key(source_fingerprint: str, task: str = "classification") -> str:
-    """The entry of a source's int8 graph; a question-answering build has its own (a
+def _cache_key(source_fingerprint: str, answerer: bool = False) -> str:
+    """The entry of a source's int8 graph; a question answerer's build has its own (a
     classifier's keys are those of format 3)."""
     from importlib.metadata import version
 
     # read from the installed metadata: a cache hit imports neither torch nor onnxruntime
     versions = [version("torch"), version("transformers"), version("onnxruntime")]
     parts: dict[str, Any] = {"source": source_fingerprint, "versions": versions}
-    if task != "classification":
-        parts["task"] = task
+    if answerer:
+        parts["head"] = "answerer"
     return key(_FORMAT, parts)[:24]
 
 
@@ -197,11 +207,11 @@ def onnx_int8(
     cache_dir: Path,
     *,
     build: Callable[..., Any] = OnnxClassifier,
-    task: str = "classification",
+    answerer: bool = False,
     **options: Any,
 ) -> Any:
     """The dynamic-int8 ONNX form of a model, built once and cached under ``cache_dir``, and
-    loaded with ``build`` (an ONNX classifier, or question answerer for ``task="qa"``).
+    loaded with ``build`` (an ONNX classifier, or question answerer with ``answerer``).
 
     A local source is fingerprinted from its files, so a cache hit loads no PyTorch model.
     """
@@ -210,10 +220,10 @@ def onnx_int8(
     if fingerprint is None:
         source = load_source()
         fingerprint = source.fingerprint()
-    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint, task)
+    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint, answerer)
     with locked(cache_dir, f"onnx-int8-{entry.name}"):  # xdist workers build it once
         if not _valid_entry(entry):
-            _build(entry, inner, source or load_source())
+            _build(entry, inner, source or load_source(), answerer)
     target = ModelSpec(
         text=f"onnx-int8:{inner.text}", kind="onnx-int8", source=inner.source, inner=inner
     )
@@ -223,7 +233,7 @@ def onnx_int8(
     return build(target, path=str(entry / "model.onnx"), **options)
 
 
-def _build(entry: Path, inner: ModelSpec, source: Any) -> None:
+def _build(entry: Path, inner: ModelSpec, source: Any, answerer: bool) -> None:
     """Quantize ``source`` into the cache entry ``entry`` (built aside, renamed into place)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -232,7 +242,7 @@ def _build(entry: Path, inner: ModelSpec, source: Any) -> None:
     try:
         if not hasattr(source, "session"):  # a PyTorch model: export it first
             fp32 = work / "fp32.onnx"
-            export_onnx(source, fp32)
+            export_onnx(source, fp32, answerer=answerer)
             (work / "config.json").write_text(source.config.to_json_string())
         else:
             fp32 = source.path

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from pytest_compressguard.core.errors import CompressGuardError
-from pytest_compressguard.core.types import Encoded, Text
+from pytest_compressguard.core.types import Encoded, Footprint, Text
 from pytest_compressguard.models.base import Model
+from pytest_compressguard.models.footprint import recorded_footprint, runtime_of
 from pytest_compressguard.models.spec import ModelSpec
 
 #: Bump when a description's fields or meaning change.
@@ -83,11 +84,17 @@ class DeferredModel:
     def fingerprint(self) -> str:
         return str(self._description["fingerprint"])
 
-    def recorded_footprint(self) -> Any:
+    def recorded_footprint(self) -> Footprint:
         """The recorded size and parameter count (the recorded error when there is none)."""
-        from pytest_compressguard.engine.efficiency import recorded_footprint
-
         return recorded_footprint(self._description, "")
+
+    def footprint(self) -> Footprint:
+        """The recorded footprint: measuring it needs no weights."""
+        return self.recorded_footprint()
+
+    def runtime(self) -> tuple[str, int]:
+        """The loaded model's runtime (loading it)."""
+        return runtime_of(self.loaded)
 
     def encode(
         self, texts: Sequence[Text], *, probabilities: bool = True, embeddings: bool = True

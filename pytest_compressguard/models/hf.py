@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.types import Footprint
 from pytest_compressguard.models.base import (
     BATCH_SIZE,
     MAX_LENGTH,
@@ -20,49 +19,8 @@ from pytest_compressguard.models.base import (
     local_fingerprint,
 )
 from pytest_compressguard.models.spec import ModelSpec
-
-
-@contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Hide transformers' progress bars and load notices for the duration of a load."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()  # a bare encoder's "newly initialized head" notice
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
-def hub_error(spec: ModelSpec, exc: BaseException) -> ModelLoadError:
-    """One sentence for a Hub id that cannot be loaded (offline, unknown, gated)."""
-    return ModelLoadError(
-        f"cannot load model {spec.text!r}: it is no local path, and the Hugging Face Hub "
-        f"model {spec.source!r} could not be fetched (offline, or no such model) nor found in "
-        f"the local cache ({type(exc).__name__}); pass a local directory with config.json, "
-        "model.safetensors and tokenizer files, or an .onnx file"
-    )
-
-
-def load_tokenizer(source: str, *, spec: ModelSpec) -> Any:
-    """A fast tokenizer from a directory or Hub id, with a clear error when it is missing."""
-    from transformers import AutoTokenizer
-
-    try:
-        with quiet_loading():
-            return AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        if Path(source).is_dir():
-            raise ModelLoadError(
-                f"{spec.text}: no usable tokenizer files in {source} ({exc.__class__.__name__}); "
-                "pass --tokenizer DIR"
-            ) from None
-        raise hub_error(ModelSpec(text=source, kind="hub", source=source), exc) from None
+from pytest_compressguard.models.tokenizer import hub_error, load_tokenizer, quiet_loading
+from pytest_compressguard.models.torch_weights import torch_footprint, torch_runtime
 
 
 def accepted_inputs(model: Any, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -200,6 +158,14 @@ class HFClassifier(BatchedModel):
     def fingerprint(self) -> str:
         """SHA-256 of config.json and the weight files; for a Hub model, its commit."""
         return checkpoint_fingerprint(self.spec, self.config)
+
+    def footprint(self) -> Footprint:
+        """Its safetensors files, or (``int8:``, a Hub model) its weight tensors in memory."""
+        return torch_footprint(self.model, self.spec.source)
+
+    def runtime(self) -> tuple[str, int]:
+        """``("torch", threads)``."""
+        return torch_runtime()
 
 
 def checkpoint_fingerprint(spec: ModelSpec, config: Any) -> str:

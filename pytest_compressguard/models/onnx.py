@@ -12,9 +12,11 @@ import numpy as np
 
 from pytest_compressguard.core.errors import ModelLoadError
 from pytest_compressguard.core.fingerprints import hash_files
+from pytest_compressguard.core.types import Footprint
 from pytest_compressguard.models.base import BATCH_SIZE, MAX_LENGTH, BatchedModel, label_names
-from pytest_compressguard.models.hf import load_tokenizer
+from pytest_compressguard.models.footprint import onnx_footprint, onnx_runtime
 from pytest_compressguard.models.spec import ModelSpec
+from pytest_compressguard.models.tokenizer import load_tokenizer
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")
 
@@ -223,3 +225,11 @@ class OnnxClassifier(BatchedModel):
     def fingerprint(self) -> str:
         """SHA-256 of the .onnx file and any external-data files beside it."""
         return hash_files([self.path, *self.path.parent.glob(self.path.name + ".data")])
+
+    def footprint(self) -> Footprint:
+        """The .onnx file and its external data; the graph's initializers."""
+        return onnx_footprint(self.path)
+
+    def runtime(self) -> tuple[str, int]:
+        """``("onnxruntime", threads)``, the calls run side by side counted."""
+        return onnx_runtime(self.session, self.workers)

@@ -42,8 +42,6 @@ MAX_ANSWER_LENGTH = 30
 NULL_THRESHOLD = 0.0
 
 
-
-
 @dataclass(frozen=True)
 class Windows:
     """The windows of some questions: the tokenizer's features (one row per window), the
@@ -55,8 +53,6 @@ class Windows:
 
     def __len__(self) -> int:
         return len(self.question)
-
-
 
 
 def windows(

@@ -14,9 +14,13 @@ import numpy as np
 
 from pytest_compressguard.core.errors import ModelLoadError
 from pytest_compressguard.core.fingerprints import hash_files
-from pytest_compressguard.core.types import QAOutputs, Question
+from pytest_compressguard.core.types import Footprint, QAOutputs, Question
 from pytest_compressguard.models.base import BATCH_SIZE, BatchedModel, pool
-from pytest_compressguard.models.hf import checkpoint_fingerprint, load_tokenizer
+from pytest_compressguard.models.footprint import (
+    onnx_footprint,
+    onnx_runtime,
+)
+from pytest_compressguard.models.hf import checkpoint_fingerprint
 from pytest_compressguard.models.qa import (
     DOC_STRIDE,
     MAX_ANSWER_LENGTH,
@@ -27,6 +31,8 @@ from pytest_compressguard.models.qa import (
     windows,
 )
 from pytest_compressguard.models.spec import ModelSpec
+from pytest_compressguard.models.tokenizer import load_tokenizer
+from pytest_compressguard.models.torch_weights import torch_footprint, torch_runtime
 
 
 class QuestionAnswerer(BatchedModel):
@@ -156,6 +162,14 @@ class HFQuestionAnswerer(QuestionAnswerer):
         """SHA-256 of config.json and the weight files; for a Hub model, its commit."""
         return checkpoint_fingerprint(self.spec, self.config)
 
+    def footprint(self) -> Footprint:
+        """Its safetensors files, or (``int8:``, a Hub model) its weight tensors in memory."""
+        return torch_footprint(self.model, self.spec.source)
+
+    def runtime(self) -> tuple[str, int]:
+        """``("torch", threads)``."""
+        return torch_runtime()
+
 
 class OnnxQuestionAnswerer(QuestionAnswerer):
     """An ONNX graph with outputs ``start_logits`` and ``end_logits`` (and the last hidden
@@ -216,6 +230,14 @@ class OnnxQuestionAnswerer(QuestionAnswerer):
         """SHA-256 of the .onnx file and any external-data files beside it."""
         return hash_files([self.path, *self.path.parent.glob(self.path.name + ".data")])
 
+    def footprint(self) -> Footprint:
+        """The .onnx file and its external data; the graph's initializers."""
+        return onnx_footprint(self.path)
+
+    def runtime(self) -> tuple[str, int]:
+        """``("onnxruntime", threads)``: the session's threads (one call at a time)."""
+        return onnx_runtime(self.session, self.workers)
+
 
 def load_qa_model(
     spec: str | ModelSpec,
@@ -258,6 +280,6 @@ def load_qa_model(
         lambda: source_class(inner, tokenizer=tokenizer, **options),
         Path(cache_dir),
         build=OnnxQuestionAnswerer,
-        task="qa",
+        answerer=True,
         **options,
     )

@@ -101,7 +101,7 @@ def signature(spec: str | ModelSpec) -> Signature:
     else:
         from transformers import AutoConfig
 
-        from pytest_compressguard.models.hf import hub_error, quiet_loading
+        from pytest_compressguard.models.tokenizer import hub_error, quiet_loading
 
         try:
             with quiet_loading():
