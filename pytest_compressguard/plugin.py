@@ -15,9 +15,10 @@ import pytest
 
 from pytest_compressguard import options
 from pytest_compressguard.core.errors import CompressGuardError
-from pytest_compressguard.engine.comparison import Comparison
+from pytest_compressguard.guard import Guard
 from pytest_compressguard.models.base import Model
 from pytest_compressguard.models.spec import parse_spec
+from pytest_compressguard.session.snapshot import write_snapshot
 from pytest_compressguard.session.state import SessionState
 
 T = TypeVar("T")
@@ -175,7 +176,7 @@ def compressguard_comparison(
     student: Model,
     compressguard_data: str | None,
     compressguard_reference: str | None,
-) -> Comparison:
+) -> Guard:
     """The session's comparison of the current student with the teacher (or the current
     ``--baseline``) on the current eval set (for session-scoped fixtures of your own; its
     checks name no test)."""
@@ -190,7 +191,7 @@ def compressguard_comparison(
 
 
 @pytest.fixture
-def guard(request: pytest.FixtureRequest, compressguard_comparison: Comparison) -> Comparison:
+def guard(request: pytest.FixtureRequest, compressguard_comparison: Guard) -> Guard:
     """The comparison of the teacher and the current student on ``--eval-data``, bound to
     the test: its checks record the test's id and appear in ``--junitxml``. Every metric is
     computed once per session, whichever test asks first."""
@@ -223,7 +224,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.pairwise_table = state.pairwise()
     if state.settings.snapshot_update and not stopped:
         try:
-            path, examples = state.write_snapshot(state.settings.snapshot_update, records)
+            path, examples = write_snapshot(state, state.settings.snapshot_update, records)
         except CompressGuardError as exc:
             state.snapshot_line = f"compressguard: no snapshot written: {exc}"
             if session.exitstatus == pytest.ExitCode.OK:

@@ -125,7 +125,7 @@ def test_chromium_renders_every_section_without_console_errors(report, tmp_path)
 def test_the_scatter_keeps_a_seeded_sample_of_large_data():
     import numpy as np
 
-    from pytest_compressguard.engine.comparison import Comparison
+    from pytest_compressguard import Comparison
 
     rng = np.random.default_rng(1)
     pt, ps = rng.dirichlet([1, 1, 1], 50), rng.dirichlet([1, 1, 1], 50)
@@ -145,7 +145,7 @@ def test_text_from_users_is_escaped_everywhere():
     the template autoescapes them and the figures escape what they draw."""
     import numpy as np
 
-    from pytest_compressguard.engine.comparison import Comparison
+    from pytest_compressguard import Comparison
     from pytest_compressguard.report.record import record
 
     hostile = "<script>alert(1)</script>"

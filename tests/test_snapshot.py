@@ -309,6 +309,29 @@ sys.exit(rc)
 """
 
 
+def run_heavy_counted(pytester, tmp_path, *args):
+    """Run the gate in a fresh interpreter; its stdout ends with the heavy modules it imported."""
+    script = tmp_path / "run.py"
+    script.write_text(NO_TORCH)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(pytester.path / "test_gate.py"),
+            *args,
+            *("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 def test_a_session_of_snapshots_imports_no_torch(pytester, tiny_models, tmp_path):
     result, teacher, _ = live_run(pytester, tiny_models, tmp_path)
     result.assert_outcomes(passed=3)
@@ -334,35 +357,17 @@ def test_a_session_of_snapshots_imports_no_torch(pytester, tiny_models, tmp_path
         f"--compressguard-cache-dir={tiny_models.cache}",
         f"--compressguard-json={live}",
     ).assert_outcomes(passed=3)
-    script = tmp_path / "run.py"
-    script.write_text(NO_TORCH)
     stored = tmp_path / "stored.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            str(pytester.path / "test_gate.py"),
-            f"--teacher=snapshot:{teacher}",
-            f"--student=snapshot:{student}",
-            f"--eval-data={tiny_models.dev}",
-            f"--train-data={tiny_models.train}",
-            f"--ood-data={tiny_models.ood}",
-            f"--compressguard-json={stored}",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:xdist",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
+    done = run_heavy_counted(
+        pytester,
+        tmp_path,
+        f"--teacher=snapshot:{teacher}",
+        f"--student=snapshot:{student}",
+        f"--eval-data={tiny_models.dev}",
+        f"--train-data={tiny_models.train}",
+        f"--ood-data={tiny_models.ood}",
+        f"--compressguard-json={stored}",
     )
-    assert done.returncode == 0, done.stdout + done.stderr
     assert "HEAVY []" in done.stdout, done.stdout
     # the student's snapshot names the live student: the records match the live run's
     a = metrics(live)
@@ -473,7 +478,8 @@ def test_question_answering_round_trip(pytester, qa_models, tmp_path):
 
 def test_a_snapshot_without_a_size_says_why(tmp_path):
     from pytest_compressguard.core.errors import CompressGuardError
-    from pytest_compressguard.models.snapshot import SnapshotModel, write
+    from pytest_compressguard.models.snapshot import SnapshotModel
+    from pytest_compressguard.session.snapshot import write
 
     path = write(
         tmp_path / "t.cgsnap",
@@ -495,3 +501,27 @@ def test_a_snapshot_without_a_size_says_why(tmp_path):
     assert str(found.value) == (
         f"snapshot {path} holds no size: its size is measured only for transformers and ONNX models"
     )
+
+
+def test_an_onnx_student_against_a_snapshot_teacher_imports_no_torch(
+    pytester, tiny_models, tmp_path
+):
+    """The gate of an ONNX student against a snapshot of its teacher loads onnxruntime and a
+    tokenizer, and never torch: a CI job of that kind needs no PyTorch model at all."""
+    result, teacher, _ = live_run(pytester, tiny_models, tmp_path)
+    result.assert_outcomes(passed=3)
+    stored = tmp_path / "stored.json"
+    done = run_heavy_counted(
+        pytester,
+        tmp_path,
+        f"--teacher=snapshot:{teacher}",
+        f"--student={tiny_models.onnx}",
+        f"--eval-data={tiny_models.dev}",
+        f"--train-data={tiny_models.train}",
+        f"--ood-data={tiny_models.ood}",
+        f"--compressguard-json={stored}",
+    )
+    (heavy,) = [line for line in done.stdout.splitlines() if line.startswith("HEAVY")]
+    assert "'onnxruntime'" in heavy and "'torch'" not in heavy, heavy
+    (found,) = metrics(stored).values()  # the ONNX export of the teacher: the same labels
+    assert found["label_loyalty"] == 1.0 and found["cka"] > 0.999

@@ -11,7 +11,8 @@ run (``attacks/<key>.json``). The manifest names the model (spec, content finger
 labels, size, parameters), the settings that change its outputs, each dataset (spec, role,
 size, the SHA-256 of its texts) and each attack run; it records the SHA-256 of every member
 and its own (over the rest of the manifest). All are checked when the file is opened, and a
-file is written through a temporary file renamed into place.
+file is written through a temporary file renamed into place (by
+:mod:`pytest_compressguard.session.snapshot`; this module reads).
 
 Precision: class probabilities are kept as float32 (each value's relative error at most
 2**-24, about 6e-8); embeddings as float32 (exact: the models give float32), float16 (relative
@@ -21,11 +22,9 @@ answering's null odds and candidate probabilities as float64 (exact).
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_compressguard.core import cache
-from pytest_compressguard.core.errors import ModelLoadError
+from pytest_compressguard.core.errors import CompressGuardError, ModelLoadError
 from pytest_compressguard.core.fingerprints import texts_fingerprint
 from pytest_compressguard.core.types import Encoded, Text
 from pytest_compressguard.models.base import OneOutput
+from pytest_compressguard.models.footprint import recorded_footprint
 from pytest_compressguard.models.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -59,131 +59,6 @@ SETTING_FLAGS = {
     "max_answer_length": "--max-answer-length",
     "null_threshold": "--null-threshold",
 }
-
-
-
-
-# -- writing ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One dataset's outputs to write: classifier outputs (``encoded``) or answers."""
-
-    role: str  # "eval", "train" or "ood"
-    name: str
-    spec: str
-    fingerprint: str
-    n: int
-    encoded: Encoded | None = None
-    answers: QAOutputs | None = None
-
-
-@dataclass(frozen=True)
-class AttackEntry:
-    """One attack run on the model to write, under its snapshot key."""
-
-    key: str
-    recipe: str
-    dataset: str
-    settings: dict[str, Any]
-    run: dict[str, Any]
-
-
-def _cast(array: np.ndarray | None, dtype: str) -> np.ndarray | None:
-    if array is None or dtype == "none":
-        return None
-    return np.asarray(array, dtype=dtype)
-
-
-def _member_bytes(entry: Entry, embeddings: str) -> bytes:
-    from pytest_compressguard.core.codecs import qa_to_bytes, to_bytes
-
-    if entry.answers is not None:
-        from pytest_compressguard.core.types import QAOutputs
-
-        vectors = _cast(entry.answers.embeddings, embeddings)
-        if vectors is None:  # an answerer's entry always has its (N, 0) embedding array
-            vectors = np.zeros((len(entry.answers.answers), 0), dtype=np.float32)
-        return qa_to_bytes(QAOutputs(entry.answers.answers, vectors))
-    assert entry.encoded is not None
-    return to_bytes(
-        Encoded(
-            _cast(entry.encoded.probabilities, "float32"),
-            _cast(entry.encoded.embeddings, embeddings),
-        )
-    )
-
-
-def write(
-    path: str | Path,
-    *,
-    model: dict[str, Any],
-    settings: dict[str, Any],
-    entries: Sequence[Entry],
-    attacks: Sequence[AttackEntry] = (),
-    embeddings: str = "float32",
-) -> Path:
-    """Write a snapshot atomically and return its path (see the module docstring).
-
-    ``model`` holds ``spec`` and ``task`` beside the model's description
-    (:func:`pytest_compressguard.models.deferred.describe`)."""
-    if embeddings not in EMBEDDINGS:
-        raise ValueError(f"embeddings must be one of {EMBEDDINGS}, got {embeddings!r}")
-    members: dict[str, bytes] = {}
-    datasets = []
-    for entry in entries:
-        member = f"outputs/{entry.fingerprint}.npz"
-        if member not in members:
-            members[member] = _member_bytes(entry, embeddings)
-        datasets.append(
-            {
-                "role": entry.role,
-                "name": entry.name,
-                "spec": entry.spec,
-                "fingerprint": entry.fingerprint,
-                "n": entry.n,
-                "member": member,
-            }
-        )
-    runs = []
-    for a in attacks:
-        member = f"attacks/{a.key}.json"
-        members[member] = json.dumps(a.run).encode()
-        runs.append(
-            {
-                "key": a.key,
-                "recipe": a.recipe,
-                "dataset": a.dataset,
-                "settings": a.settings,
-                "member": member,
-            }
-        )
-    from pytest_compressguard.core.version import __version__
-
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "written_by": f"pytest-compressguard {__version__}",
-        "model": model,
-        "settings": settings,
-        "precision": {
-            "probabilities": "float32",
-            "embeddings": embeddings,
-            "qa_scores": "float64",
-        },
-        "datasets": datasets,
-        "attacks": runs,
-        "members": {name: cache.sha256(data) for name, data in sorted(members.items())},
-    }
-    manifest["sha256"] = cache.digest(manifest)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
-        for name, data in sorted(members.items()):
-            archive.writestr(name, data)
-    target = Path(path).expanduser()
-    cache.write_atomic(target, buffer.getvalue())
-    return target
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -368,9 +243,15 @@ class SnapshotModel(OneOutput):
 
     def recorded_footprint(self) -> Footprint:
         """The size and parameter count of the model the snapshot was taken of."""
-        from pytest_compressguard.engine.efficiency import recorded_footprint
-
         return recorded_footprint(self.snapshot.model, f"snapshot {self.spec.source} holds no size")
+
+    def footprint(self) -> Footprint:
+        """The recorded footprint (see :meth:`recorded_footprint`)."""
+        return self.recorded_footprint()
+
+    def runtime(self) -> tuple[str, int]:
+        """None to give: a snapshot is not run (see :meth:`latency_error`)."""
+        raise CompressGuardError(self.latency_error())
 
     def outputs(self, dataset: Dataset) -> Encoded:
         """The stored outputs on a dataset (a clear error when the snapshot lacks them)."""

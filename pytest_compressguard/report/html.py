@@ -128,7 +128,7 @@ def _task(record: dict[str, Any]) -> Task:
 
 def _searched(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The search's section of each student a search wrote, once per student."""
-    from pytest_compressguard.search.report import section
+    from pytest_compressguard.report.search_section import section
 
     found: dict[str, dict[str, Any]] = {}
     for r in records:

@@ -10,8 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pytest_compressguard.search.requirements import parse
-from pytest_compressguard.search.tune import gain
+from pytest_compressguard.metrics.verdict import gain
 
 _SECTION = """<p class="verdict {{ 'pass' if s.verified else 'fail' }}">{{ "A verified student: "
  ~ ("%.2f" | format(s.size_ratio_to_teacher)) ~ " of the teacher's size" if s.verified
@@ -95,7 +94,8 @@ def section(summary: dict[str, Any]) -> Markup:
     base = summary["all_int8"]["decisive"]
     bars = None
     if summary["sensitivity"]:
-        ops = {key: parse(key).op for key in keys}
+        # a requirement reads METRIC>=VALUE or METRIC<=VALUE (see search.requirements)
+        ops = {key: ">=" if ">=" in key else "<=" for key in keys}
         data = [
             (
                 group,

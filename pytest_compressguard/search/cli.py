@@ -241,7 +241,7 @@ def _search(s: dict[str, Any], args: argparse.Namespace, requirements: list[Any]
         Path(args.json).write_text(json.dumps(described, indent=2) + "\n")
         lines.append(f"compressguard search: report written to {args.json}")
     if args.html:
-        from pytest_compressguard.search.report import write
+        from pytest_compressguard.report.search_section import write
 
         write(args.html, described)
         lines.append(f"compressguard search: HTML report written to {args.html}")

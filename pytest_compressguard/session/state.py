@@ -27,6 +27,7 @@ from pytest_compressguard.engine.inputs import (
     PairInputs,
 )
 from pytest_compressguard.engine.outputs import OutputStore
+from pytest_compressguard.guard import Guard
 from pytest_compressguard.models.base import Model
 from pytest_compressguard.options import Settings, eval_sets
 from pytest_compressguard.report import record as records_
@@ -39,7 +40,7 @@ class SessionState:
     def __init__(self, settings: Settings, cache_dir: Path | None) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
-        self.comparisons: dict[tuple[str, str, str | None], Comparison] = {}
+        self.comparisons: dict[tuple[str, str, str | None], Guard] = {}
         self.worker_records: list[dict[str, Any]] = []
         #: The merged records and the --compressguard-pairwise table, made once at the end of
         #: the session for every report.
@@ -245,7 +246,7 @@ class SessionState:
             task=task,
         )
 
-    def comparison(self, teacher: Model, student: Model, name: str | None = None) -> Comparison:
+    def comparison(self, teacher: Model, student: Model, name: str | None = None) -> Guard:
         """The comparison of a student with the teacher (or a ``--baseline``, passed as
         ``teacher``) on eval set ``name`` (default: the first), made once. With several eval
         sets it carries the set's name."""
@@ -253,7 +254,7 @@ class SessionState:
         key = (teacher.spec.text, student.spec.text, name)
         if key not in self.comparisons:
             s = self.settings
-            self.comparisons[key] = Comparison(
+            comparison = Comparison(
                 teacher.spec.text,
                 student.spec.text,
                 self.dataset(name=name).spec,
@@ -269,6 +270,7 @@ class SessionState:
                     "eval_data": self.dataset(name=name).fingerprint,
                 },
             )
+            self.comparisons[key] = Guard(comparison)
         return self.comparisons[key]
 
     def pairwise(self) -> dict[str, Any] | list[dict[str, Any]]:
@@ -304,78 +306,6 @@ class SessionState:
                 else:
                     table["unavailable"][name] = reasons.get("predictions", why)
         return {"dataset": dataset.spec, "n": len(dataset), **table, **named}
-
-    def write_snapshot(self, path: str, records: list[dict[str, Any]]) -> tuple[Path, int]:
-        """Write the teacher's snapshot (see :mod:`pytest_compressguard.snapshot`): its outputs
-        on every dataset of the session and the attack runs the ``records`` show; return the
-        file and the number of examples it holds outputs for."""
-        from pytest_compressguard.models.deferred import describe
-        from pytest_compressguard.models.snapshot import AttackEntry, Entry, write
-
-        s = self.settings
-        assert s.teacher is not None
-        model = self.model(s.teacher)
-        task = self.task()
-        keep_vectors = s.snapshot_embeddings != "none"
-        entries: list[Entry] = []
-
-        def add(role: str, name: str, data: Any) -> None:
-            common = {"role": role, "name": name, "spec": data.spec, "n": len(data)}
-            found = task.snapshot_entry(self.outputs, model, role, data, s)
-            entries.append(Entry(**common, **found))
-
-        for name in self.eval_sets:
-            add("eval", name, self.dataset(name=name))
-        if keep_vectors and s.ood_data:
-            add("train", "train", self.dataset("train"))
-            add("ood", "ood", self.dataset("ood"))
-        attacks: list[AttackEntry] = []
-        done: set[tuple[str, str]] = set()
-        first = next(iter(self.eval_sets))
-        for rec in records:
-            recipes = ([s.recipes[0]] if "attack" in rec else []) + list(rec.get("attacks", {}))
-            for recipe in recipes:
-                name = rec.get("eval_set") or first
-                if (name, recipe) in done:
-                    continue
-                done.add((name, recipe))
-                data = self.dataset(name=name)
-                indices = self.attacks.sample(data)
-                gold = data.label_indices(model.labels, model.num_labels)[indices]
-                run = self.attacks.run(model, "teacher", data, indices, gold, recipe)
-                settings = self.attacks.attack_settings(recipe)
-                attacks.append(
-                    AttackEntry(
-                        key=self.attacks.snapshot_key(settings, data, indices, gold),
-                        recipe=recipe,
-                        dataset=data.spec,
-                        settings={
-                            **self.attacks.described(settings, len(indices)),
-                            # the content hashes of the masked LM or word vectors, the
-                            # sentence encoder and the lexicon the run used
-                            "parts": self.attacks.parts_fingerprint(settings),
-                        },
-                        run=run.to_json(),
-                    )
-                )
-        info = {
-            # a snapshot's own model (re-snapshotting keeps the name of the model it holds)
-            "spec": model.source_spec if model.spec.kind == "snapshot" else model.spec.text,  # type: ignore[attr-defined]
-            "task": task.name,
-            **describe(
-                model, self.outputs.fingerprint(model), lambda: self.measurements.footprint(model)
-            ),
-        }
-        target = write(
-            path,
-            model=info,
-            settings=self.output_settings(),
-            entries=entries,
-            attacks=attacks,
-            embeddings=s.snapshot_embeddings,
-        )
-        held = {e.fingerprint: e.n for e in entries}
-        return target, sum(held.values())
 
     def records(self) -> list[dict[str, Any]]:
         """This process's comparisons plus those sent by xdist workers, merged per pair."""
