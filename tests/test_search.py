@@ -243,8 +243,11 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
     from tests import tiny
 
     teacher = outlier_teacher(tiny_models.teacher, tmp_path / "outlier")
+    # the bound sits well between the two sides: all-int8 measures a KL near 0.07; keeping
+    # Q/K/V leaves only the scaled-down output column rounded away (KL 0.005-0.02, by the
+    # versions of torch and onnxruntime that trained and quantized the tiny model)
     outcome, folder = run_search(
-        teacher, tiny_models, tmp_path / "work", "label_loyalty>=0.95", "kl_divergence<=0.01"
+        teacher, tiny_models, tmp_path / "work", "label_loyalty>=0.95", "kl_divergence<=0.04"
     )
     ranked = sorted(outcome.scores, key=lambda g: -outcome.scores[g])
     assert ranked[0] == "layer 1 attention Q/K/V", outcome.scores
@@ -267,7 +270,7 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
     # the HTML report: a bar per group and requirement, the kept group marked
     import re
 
-    from pytest_compressguard.search.report import render
+    from pytest_compressguard.report.search_section import render
     from pytest_compressguard.search.tune import summary
 
     page = render({**summary(outcome), "teacher": "t", "data": "d", "n": 120})
@@ -299,7 +302,7 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
         test_gate="""
 def test_requirements(guard):
     guard.assert_label_loyalty(min=0.95)
-    guard.assert_kl_divergence(max=0.01)
+    guard.assert_kl_divergence(max=0.04)
 """
     )
     pytester.runpytest_inprocess(
