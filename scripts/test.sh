@@ -10,6 +10,8 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     chromium >/dev/null || echo "could not install chromium: the browser test will not run" >&2
 fi
 "$VENV/bin/ruff" check .
+# The layers contract (pyproject.toml, docs/ARCHITECTURE.md): an import that runs back up fails.
+"$VENV/bin/lint-imports" --no-cache
 set +e
 "$PY" -m pytest tests -q -p no:randomly "$@"
 rc=$?
