@@ -55,6 +55,16 @@ def test_no_file_is_over_500_lines():
     assert import_graph.build(PACKAGE).long_files() == {}
 
 
+def test_no_test_script_or_example_is_over_500_lines():
+    long = {}
+    for folder in ("tests", "scripts", "bench", "examples"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > 500:
+                long[str(path.relative_to(ROOT))] = lines
+    assert long == {}
+
+
 def _task_names_spelled(path: Path) -> list[tuple[int, str]]:
     """The string constants of a module that are a task's name, with their lines."""
     names = set(tasks.NAMES)

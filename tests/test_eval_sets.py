@@ -13,7 +13,8 @@ import pytest
 from pytest_compressguard.report import html
 from tests import browser
 from tests.test_pairs import direct, onnx_direct, pairs_of
-from tests.test_plugin import COUNT_ENCODES, expected_metrics
+from tests.test_plugin import expected_metrics
+from tests.test_plugin_xdist import COUNT_ENCODES
 
 GATE = """
 import pytest
