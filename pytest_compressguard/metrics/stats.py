@@ -11,7 +11,7 @@ percentile interval of the replicates.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,20 +36,16 @@ class MeanStatistic:
         return float(self.reduce(self.columns.mean(axis=0)))
 
 
-def bootstrap_means(columns: np.ndarray, replicates: int, seed: int) -> np.ndarray:
-    """(replicates, D) column means of ``replicates`` resamples of the N rows of ``columns``.
+def bootstrap_counts(n: int, replicates: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The bootstrap's draws as counts: chunks ``(start, counts)`` where row r of the
+    (rows, n) ``counts`` is how often each of the n rows was drawn in replicate start + r.
 
-    Replicate b draws N row indices uniformly with replacement from
-    ``numpy.random.default_rng(seed)``; the draws depend only on (N, replicates, seed), so
+    Replicate b draws n row indices uniformly with replacement from
+    ``numpy.random.default_rng(seed)``; the draws depend only on (n, replicates, seed), so
     every statistic bootstrapped with the same seed on the same examples sees the same
     resamples.
     """
-    columns = np.asarray(columns, dtype=np.float64)
-    if columns.ndim != 2 or len(columns) == 0:
-        raise ValueError(f"expected a non-empty (N, D) matrix, got shape {columns.shape}")
-    n = len(columns)
     rng = np.random.default_rng(seed)
-    out = np.empty((replicates, columns.shape[1]), dtype=np.float64)
     step = max(1, _CHUNK_CELLS // n)
     for start in range(0, replicates, step):
         rows = min(step, replicates - start)
@@ -57,7 +53,19 @@ def bootstrap_means(columns: np.ndarray, replicates: int, seed: int) -> np.ndarr
         counts = np.bincount(
             (draws + n * np.arange(rows)[:, None]).ravel(), minlength=rows * n
         ).reshape(rows, n)
-        out[start : start + rows] = counts @ columns / n
+        yield start, counts
+
+
+def bootstrap_means(columns: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """(replicates, D) column means of ``replicates`` resamples of the N rows of ``columns``
+    (the draws of :func:`bootstrap_counts`)."""
+    columns = np.asarray(columns, dtype=np.float64)
+    if columns.ndim != 2 or len(columns) == 0:
+        raise ValueError(f"expected a non-empty (N, D) matrix, got shape {columns.shape}")
+    n = len(columns)
+    out = np.empty((replicates, columns.shape[1]), dtype=np.float64)
+    for start, counts in bootstrap_counts(n, replicates, seed):
+        out[start : start + len(counts)] = counts @ columns / n
     return out
 
 
