@@ -162,3 +162,15 @@ def generation_agreement(same: np.ndarray) -> MeanStatistic:
     if len(column) == 0:
         raise ValueError("no text has enough tokens for a prompt and a continuation")
     return MeanStatistic(column, lambda m: m[..., 0])
+
+
+def choice_probabilities(logliks: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:
+    """Each row's class distribution over its choices: the softmax of the choices' summed
+    log-probabilities, as an (N, C) float64 array padded with zero probabilities where a row
+    has fewer than C (the most) choices; a padded choice is never the top class."""
+    width = max(len(row) for row in logliks)
+    out = np.zeros((len(logliks), width), dtype=np.float64)
+    for i, row in enumerate(logliks):
+        scores = np.asarray(row, dtype=np.float64)
+        out[i, : len(scores)] = np.exp(log_softmax(scores))
+    return out
