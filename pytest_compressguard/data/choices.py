@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pytest_compressguard.core.errors import DataError
 from pytest_compressguard.core.fingerprints import rows_fingerprint
-from pytest_compressguard.data.texts import FORMATS, read_hf, read_rows
+from pytest_compressguard.data.texts import read_table
 
 
 @dataclass(frozen=True)
@@ -86,15 +85,7 @@ def load_choices(
     seed: int = 0,
 ) -> MultipleChoice:
     """Read a multiple-choice set; with ``max_examples``, keep a seeded sample in file order."""
-    if spec.startswith("hf:"):
-        rows, columns = read_hf(spec, spec[3:])
-    else:
-        path = Path(spec).expanduser()
-        if path.suffix.lower() not in FORMATS:
-            raise DataError(f"{spec}: unknown data format; expected one of {', '.join(FORMATS)}")
-        rows, columns = read_rows(path)
-    if not rows:
-        raise DataError(f"{spec} holds no examples")
+    rows, columns = read_table(spec)
     for column, option in (
         (text_column, "--text-column"),
         (choices_column, "--choices-column"),

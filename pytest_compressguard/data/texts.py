@@ -158,6 +158,20 @@ def read_hf(spec: str, split_spec: str) -> tuple[list[dict], list[str]]:
     return [dict(row) for row in data], columns
 
 
+def read_table(spec: str) -> tuple[list[dict], list[str]]:
+    """The rows and columns of a data file or ``hf:`` split (one sentence when it has none)."""
+    if spec.startswith("hf:"):
+        rows, columns = read_hf(spec, spec[3:])
+    else:
+        path = Path(spec).expanduser()
+        if path.suffix.lower() not in FORMATS:
+            raise DataError(f"{spec}: unknown data format; expected one of {', '.join(FORMATS)}")
+        rows, columns = read_rows(path)
+    if not rows:
+        raise DataError(f"{spec} holds no examples")
+    return rows, columns
+
+
 def load_dataset(
     spec: str,
     *,
@@ -176,15 +190,7 @@ def load_dataset(
     """
     if labels not in ("required", "optional", "ignored"):
         raise ValueError(f"labels must be required, optional or ignored, got {labels!r}")
-    if spec.startswith("hf:"):
-        rows, columns = read_hf(spec, spec[3:])
-    else:
-        path = Path(spec).expanduser()
-        if path.suffix.lower() not in FORMATS:
-            raise DataError(f"{spec}: unknown data format; expected one of {', '.join(FORMATS)}")
-        rows, columns = read_rows(path)
-    if not rows:
-        raise DataError(f"{spec} holds no examples")
+    rows, columns = read_table(spec)
     if text_column not in columns:
         raise DataError(
             f"{spec} has no column {text_column!r} (columns: {', '.join(columns)}); "
