@@ -26,17 +26,20 @@ def _safetensors(source: str) -> list[Path]:
 
 
 def _torch_weights(module: Any) -> tuple[int, int, bool]:
-    """(elements, bytes, whether any Linear layer is dynamically quantized) of the weights."""
+    """(elements, bytes, whether any Linear layer is dynamically quantized) of the weights,
+    each tensor once."""
     from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
 
     elements = size = 0
     quantized = False
+    seen: set[int] = set()
     for sub in module.modules():
         if isinstance(sub, QuantizedLinear):
             quantized = True
-            tensors = [sub.weight(), sub.bias()]
-        else:
-            tensors = list(sub.parameters(recurse=False))
+            tensors = [sub.weight(), sub.bias()]  # unpacked copies: never shared
+        else:  # a tied weight (the output embedding) is one parameter: count it once
+            tensors = [p for p in sub.parameters(recurse=False) if id(p) not in seen]
+            seen.update(id(p) for p in tensors)
         for t in tensors:
             if t is not None:
                 elements += t.numel()
