@@ -47,7 +47,7 @@ def test_bad_specs(spec, message):
 
 def test_bad_local_paths(tmp_path, tiny_models):
     (tmp_path / "weights.bin").write_bytes(b"")
-    with pytest.raises(ModelSpecError, match=r"not an \.onnx file"):
+    with pytest.raises(ModelSpecError, match=r"neither an \.onnx nor a \.gguf file"):
         parse_spec(str(tmp_path / "weights.bin"))
     with pytest.raises(ModelSpecError, match="holds neither"):
         parse_spec(str(tmp_path))

@@ -146,6 +146,8 @@ def softmax64(logits: np.ndarray) -> np.ndarray:
 def local_fingerprint(spec: ModelSpec) -> str | None:
     """The content hash of a local model from its files alone; None for a Hub model."""
     source = Path(spec.source)
+    if spec.kind == "gguf":
+        return hash_files([source])
     if spec.kind == "onnx":
         return hash_files([source, *source.parent.glob(source.name + ".data")])
     if spec.kind == "hf":

@@ -29,6 +29,11 @@ def load_model(
     from pytest_compressguard.models.onnx import OnnxClassifier
 
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    if (parsed.inner or parsed).kind == "gguf":
+        raise ModelLoadError(
+            f"{parsed.text} is a GGUF file, which holds a causal language model; classifiers "
+            "and question answerers load from a directory, a Hub id or an .onnx file"
+        )
     if parsed.kind == "snapshot":
         from pytest_compressguard.models.snapshot import SnapshotModel
 
@@ -93,6 +98,8 @@ def signature(spec: str | ModelSpec) -> Signature:
         except Exception as exc:  # onnx raises its own types for unreadable files
             raise ModelLoadError(f"cannot read ONNX model {parsed.text}: {exc}") from None
         return Signature(outputs=frozenset(o.name for o in graph.output))
+    if parsed.kind == "gguf":
+        return Signature()  # no config.json: the file is read when it loads
     if parsed.kind == "hf":
         try:
             config = json.loads((Path(parsed.source) / "config.json").read_text())

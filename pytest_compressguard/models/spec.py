@@ -102,12 +102,12 @@ def parse_spec(text: str) -> ModelSpec:
 
     path = Path(text).expanduser()
     if path.is_file():
-        if path.suffix != ".onnx":
+        if path.suffix not in (".onnx", ".gguf"):
             raise ModelSpecError(
-                f"model spec {text!r} is a file but not an .onnx file; pass a Hugging Face "
-                "model directory or an .onnx file"
+                f"model spec {text!r} is a file but neither an .onnx nor a .gguf file; pass a "
+                "Hugging Face model directory, an .onnx file or a .gguf file"
             )
-        return ModelSpec(text=text, kind="onnx", source=str(path))
+        return ModelSpec(text=text, kind=path.suffix[1:], source=str(path))
     if path.is_dir():
         has_weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
         if (path / "config.json").is_file() and has_weights:
