@@ -159,7 +159,7 @@ def test_a_gguf_file_without_the_extra_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a)
     )
-    with pytest.raises(ModelLoadError, match=r"needs the gguf package: pip install"):
+    with pytest.raises(ModelLoadError, match=r"needs the gguf (and accelerate )?packages?: pip"):
         load_causal_lm(spec)
 
 

@@ -103,7 +103,8 @@ class CausalLM:
     @property
     def vocabulary(self) -> int:
         """The number of logits per position."""
-        return int(self.model.get_output_embeddings().weight.shape[0])
+        weight = self.model.get_output_embeddings().weight
+        return int((weight() if callable(weight) else weight).shape[0])  # int8: a method
 
     def token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each text's token ids as its tokenizer gives them by default, truncated to

@@ -1,0 +1,103 @@
+"""The teacher-forced pass of a causal-LM pair over documents, streamed.
+
+Both models run over the same token ids batch by batch (each in its own batches: an ``int8:``
+model one text at a time); at most ``chunk`` positions of float64 log-probabilities over the
+vocabulary exist at once, reduced at once to :func:`~pytest_compressguard.metrics.tokens.
+position_scores` and each model's top tokens. Nothing of size (positions x vocabulary)
+outlives its chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pytest_compressguard.core.errors import DataError
+from pytest_compressguard.metrics import tokens
+
+#: Positions whose float64 log-probabilities are held at once (x vocabulary x 8 bytes, x 2).
+POSITION_CHUNK = 512
+#: The most likely tokens kept per position and model, for failure messages.
+TOP = 3
+
+
+@dataclass(frozen=True)
+class DocumentScores:
+    """A pair's per-position scores and, per position, each model's ``TOP`` most likely
+    tokens (ids and probabilities, most likely first)."""
+
+    scores: tokens.PositionScores
+    teacher_top: np.ndarray
+    teacher_top_p: np.ndarray
+    student_top: np.ndarray
+    student_top_p: np.ndarray
+
+
+def _top(logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``TOP`` most likely ids per row (ties: the lower id first) and their
+    probabilities."""
+    ids = np.argsort(-logp, axis=1, kind="stable")[:, :TOP]
+    return ids, np.exp(np.take_along_axis(logp, ids, axis=1))
+
+
+def _logits(model: Any, ids: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """A model's logits for ``ids``, in its own batches."""
+    out: list[np.ndarray] = []
+    for batch in model.batches(ids):
+        out.extend(model.logits([ids[i] for i in batch]))
+    return out
+
+
+def same_tokens(teacher: Any, student: Any, texts: Sequence[str]) -> list[np.ndarray]:
+    """The teacher's token ids of ``texts``, once the student is known to give the same ids
+    and as many logits (one sentence when not: token metrics need one tokenizer)."""
+    ids = teacher.token_ids(texts)
+    if teacher.vocabulary != student.vocabulary:
+        raise DataError(
+            f"{teacher.spec.text} and {student.spec.text} have vocabularies of "
+            f"{teacher.vocabulary} and {student.vocabulary} tokens: token metrics need one "
+            "tokenizer (the multiple-choice metrics do not)"
+        )
+    theirs = student.token_ids(texts)
+    for i, (a, b) in enumerate(zip(ids, theirs, strict=True)):
+        if not np.array_equal(a, b):
+            raise DataError(
+                f"{teacher.spec.text} and {student.spec.text} tokenize text {i} differently: "
+                "token metrics need one tokenizer (the multiple-choice metrics do not)"
+            )
+    return ids
+
+
+def score_documents(
+    teacher: Any, student: Any, ids: Sequence[np.ndarray], *, chunk: int = POSITION_CHUNK
+) -> DocumentScores:
+    """Every next-token position of every text of ``ids`` scored for the pair (a text of n
+    tokens has n - 1 positions)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    documents: list[np.ndarray] = []
+    for batch in teacher.batches(ids):
+        texts = [ids[i] for i in batch]
+        for d, lt, ls in zip(batch, teacher.logits(texts), _logits(student, texts), strict=True):
+            targets = ids[d][1:]
+            for start in range(0, len(targets), chunk):
+                stop = min(start + chunk, len(targets))
+                logp_t = tokens.log_softmax(lt[start:stop])
+                logp_s = tokens.log_softmax(ls[start:stop])
+                found = tokens.position_scores(logp_t, logp_s, targets[start:stop])
+                parts.append((*found, *_top(logp_t), *_top(logp_s)))
+                documents.append(np.full(stop - start, d))
+    if not parts:
+        raise DataError("no text has two tokens: there is no next token to score")
+    columns = [np.concatenate([p[k] for p in parts]) for k in range(8)]
+    return DocumentScores(
+        scores=tokens.PositionScores(
+            *columns[:4], document=np.concatenate(documents), documents=len(ids)
+        ),
+        teacher_top=columns[4],
+        teacher_top_p=columns[5],
+        student_top=columns[6],
+        student_top_p=columns[7],
+    )
