@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
-from tests.test_snapshot import NO_TORCH, close, metrics
+from tests.test_snapshot import close, metrics, run_heavy_counted
 
 GATE = """
 def test_predictions(guard):
@@ -43,26 +41,13 @@ def test_an_unchanged_rerun_loads_no_model(pytester, tiny_models, tmp_path):
     pytester.runpytest_inprocess(
         *args(tiny_models, tiny_models.teacher, cache, first)
     ).assert_outcomes(passed=4)
-    script = tmp_path / "run.py"
-    script.write_text(NO_TORCH)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            str(pytester.path / "test_gate.py"),
-            *args(tiny_models, tiny_models.teacher, cache, second),
-            f"--compressguard-snapshot-update={tmp_path / 'teacher.cgsnap'}",  # no load either
-            "-p",
-            "no:xdist",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_heavy_counted(
+        pytester,
+        tmp_path,
+        *args(tiny_models, tiny_models.teacher, cache, second),
+        f"--compressguard-snapshot-update={tmp_path / 'teacher.cgsnap'}",  # no load either
         cwd=pytester.path,  # the same rootdir: the same test ids
-        env=env,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
     heavy = done.stdout.split("HEAVY ")[1].splitlines()[0]
     assert heavy == "['onnx']", done.stdout  # the ONNX student's task is read from its graph
     a, b = json.loads(first.read_text()), json.loads(second.read_text())

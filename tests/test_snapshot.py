@@ -309,8 +309,9 @@ sys.exit(rc)
 """
 
 
-def run_heavy_counted(pytester, tmp_path, *args):
-    """Run the gate in a fresh interpreter; its stdout ends with the heavy modules it imported."""
+def run_heavy_counted(pytester, tmp_path, *args, cwd=None):
+    """Run the gate in a fresh interpreter (in ``cwd``, else ``tmp_path``); its stdout ends with
+    the heavy modules it imported."""
     script = tmp_path / "run.py"
     script.write_text(NO_TORCH)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -325,7 +326,7 @@ def run_heavy_counted(pytester, tmp_path, *args):
         ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd or tmp_path,
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
