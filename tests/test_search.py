@@ -243,11 +243,14 @@ def test_a_harmful_group_ranks_first_and_is_kept(pytester, tiny_models, tmp_path
     from tests import tiny
 
     teacher = outlier_teacher(tiny_models.teacher, tmp_path / "outlier")
-    # the bound sits well between the two sides: all-int8 measures a KL near 0.07; keeping
-    # Q/K/V leaves only the scaled-down output column rounded away (KL 0.005-0.02, by the
-    # versions of torch and onnxruntime that trained and quantized the tiny model)
+    # the bound is half all-int8's KL, which depends on the versions of torch, transformers
+    # and onnxruntime that trained and quantized the tiny model (0.03 to 0.07 seen); keeping
+    # Q/K/V leaves only the scaled-down output column rounded away (KL 0.005 to 0.02)
+    loose, _ = run_search(teacher, tiny_models, tmp_path / "loose", "kl_divergence<=10")
+    assert loose.best.kept == ()
+    bound = f"{loose.best.measured.point['kl_divergence<=10'] / 2:.6f}"
     outcome, folder = run_search(
-        teacher, tiny_models, tmp_path / "work", "label_loyalty>=0.95", "kl_divergence<=0.04"
+        teacher, tiny_models, tmp_path / "work", "label_loyalty>=0.95", f"kl_divergence<={bound}"
     )
     ranked = sorted(outcome.scores, key=lambda g: -outcome.scores[g])
     assert ranked[0] == "layer 1 attention Q/K/V", outcome.scores
