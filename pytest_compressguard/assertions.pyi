@@ -16,15 +16,20 @@ __all__ = [
     "assert_error_overlap",
     "assert_f1_drop",
     "assert_flips",
+    "assert_generation_agreement",
     "assert_kl_divergence",
     "assert_knn_agreement",
     "assert_label_loyalty",
     "assert_negative_flip_rate",
     "assert_no_significant_accuracy_loss",
     "assert_ood_agreement",
+    "assert_perplexity_ratio",
     "assert_probability_loyalty",
     "assert_size_ratio",
     "assert_speedup",
+    "assert_token_kl",
+    "assert_token_kl_p99",
+    "assert_top1_agreement",
     "assert_transfer_rate",
     "assert_worst_class_drop",
 ]
@@ -149,6 +154,26 @@ class Assertions:
         """Fail when McNemar's exact test rejects equal accuracy at level ``alpha`` and the student is the one that loses (more teacher-right/student-wrong examples than the reverse)."""
         ...
 
+    def assert_token_kl(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the mean per-position KL(teacher || student) in nats (causal LMs) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_token_kl_p99(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the 99th percentile of the per-position KL in nats (causal LMs) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_top1_agreement(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the share of positions with the same most likely next token (causal LMs) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
+    def assert_perplexity_ratio(self, *, max: float, confidence: float | None = None) -> None:
+        """Fail unless the student's perplexity over the teacher's on the documents (causal LMs) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+        ...
+
+    def assert_generation_agreement(self, *, min: float, confidence: float | None = None) -> None:
+        """Fail unless the share of documents with the same greedy continuation (causal LMs) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+        ...
+
     def assert_knn_agreement(self, *, min: float, k: int = 10, confidence: float | None = None) -> None:
         """Fail unless the mean Jaccard index of the k-NN sets is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
         ...
@@ -236,6 +261,26 @@ def assert_ece_increase(guard: Guard, *, max: float, confidence: float | None = 
 
 def assert_no_significant_accuracy_loss(guard: Guard, *, alpha: float = 0.05) -> None:
     """Fail when McNemar's exact test rejects equal accuracy at level ``alpha`` and the student is the one that loses (more teacher-right/student-wrong examples than the reverse)."""
+    ...
+
+def assert_token_kl(guard: Guard, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the mean per-position KL(teacher || student) in nats (causal LMs) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_token_kl_p99(guard: Guard, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the 99th percentile of the per-position KL in nats (causal LMs) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_top1_agreement(guard: Guard, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the share of positions with the same most likely next token (causal LMs) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
+    ...
+
+def assert_perplexity_ratio(guard: Guard, *, max: float, confidence: float | None = None) -> None:
+    """Fail unless the student's perplexity over the teacher's on the documents (causal LMs) is at most ``max`` (with ``confidence``: unless the upper bound of its interval is)."""
+    ...
+
+def assert_generation_agreement(guard: Guard, *, min: float, confidence: float | None = None) -> None:
+    """Fail unless the share of documents with the same greedy continuation (causal LMs) is at least ``min`` (with ``confidence``: unless the lower bound of its interval is)."""
     ...
 
 def assert_knn_agreement(guard: Guard, *, min: float, k: int = 10, confidence: float | None = None) -> None:

@@ -121,20 +121,20 @@ def test_int8_runs_one_text_at_a_time_and_stays_close(llamas):
     assert 0.0 < kl < 0.05
 
 
-def test_greedy_continuations_equal_generate(llamas):
+def test_greedy_continuations_equal_arg_max_steps_in_a_batch(llamas):
     from transformers import AutoModelForCausalLM
 
-    lm = load(llamas[2])
+    lm = load(llamas[2], batch_size=2)
     reference = AutoModelForCausalLM.from_pretrained(llamas[2]).eval()
-    prompt = lm.token_ids(["the worst day"])[0]
-    got = lm.greedy(prompt, 6)
-    assert len(got) == 6
-    # by hand: append each step's arg-max token
-    ids = torch.tensor(prompt)[None]
-    with torch.inference_mode():
-        for _ in range(6):
-            ids = torch.cat([ids, reference(ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
-    assert got.tolist() == ids[0, len(prompt) :].tolist()
+    prompts = np.stack([x[:3] for x in lm.token_ids(["the worst day", "a good film", "bad a b"])])
+    got = lm.greedy(prompts, 6)
+    assert got.shape == (3, 6)
+    for row, prompt in enumerate(prompts):  # by hand: append each step's arg-max token
+        ids = torch.tensor(prompt)[None]
+        with torch.inference_mode():
+            for _ in range(6):
+                ids = torch.cat([ids, reference(ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
+        assert got[row].tolist() == ids[0, len(prompt) :].tolist(), row
 
 
 def test_hidden_means_average_the_last_hidden_state_over_tokens(llamas):

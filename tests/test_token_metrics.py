@@ -126,9 +126,11 @@ def test_weighted_percentile_at_bin_edges():
 
 
 def test_generation_agreement_is_the_share_of_same_continuations():
-    assert tokens.generation_agreement(np.array([True, False, True, True])).value() == 0.75
+    eligible = np.array([True, True, False, True, True])
+    same = np.array([True, False, True, True, True])  # the ineligible one counts for nothing
+    assert tokens.generation_agreement(eligible, same).value() == pytest.approx(0.75, abs=1e-15)
     with pytest.raises(ValueError, match="enough tokens"):
-        tokens.generation_agreement(np.array([], dtype=bool))
+        tokens.generation_agreement(np.zeros(3, bool), np.ones(3, bool))
 
 
 def test_no_position_is_an_error():

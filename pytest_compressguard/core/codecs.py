@@ -19,6 +19,19 @@ def to_bytes(encoded: Encoded) -> bytes:
     return buffer.getvalue()
 
 
+def arrays_to_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Named arrays as an ``.npz`` archive."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def arrays_from_bytes(data: bytes) -> dict[str, np.ndarray]:
+    """Named arrays read back from :func:`arrays_to_bytes` (no pickle)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
 def from_bytes(data: bytes) -> Encoded:
     """Outputs read back from :func:`to_bytes` (no pickle)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:

@@ -32,6 +32,16 @@ class MultipleChoice:
     def __len__(self) -> int:
         return len(self.prompts)
 
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The prompts: what a report shows, and what a model embeds, of each row."""
+        return self.prompts
+
+    @property
+    def texts_fingerprint(self) -> str:
+        """SHA-256 of the prompts alone: the key of their embeddings."""
+        return rows_fingerprint(self.prompts, None)
+
 
 def split(
     prompt: str, continuation: str, encode: Callable[[str], list[int]]

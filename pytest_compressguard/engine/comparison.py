@@ -220,14 +220,14 @@ class Comparison(NeighbourMetrics):
     def value(self, metric: str, param: int | str | None = None) -> Any:
         """A catalogue metric's value (``param``: its ``k``, ``batch`` or ``recipe``)."""
         entry = METRICS[metric]
-        if entry.statistic is not None or entry.qa:
+        if entry.statistic is not None or entry.qa or entry.lm:
             return self.statistic_value(metric)
         assert entry.compute is not None
         return entry.compute(self, param)
 
     # -- prediction metrics --------------------------------------------------------------
 
-    def _statistics(self) -> dict[str, MeanStatistic]:
+    def _statistics(self) -> dict[str, Any]:
         return self._value("statistics", lambda: self.outputs.statistics())
 
     def statistic_value(self, metric: str) -> float:
@@ -304,14 +304,18 @@ class Comparison(NeighbourMetrics):
                 self._replicates[key] = bootstrap_means(columns, self.bootstrap, self.seed)[:, 0]
             else:  # one draw for every prediction metric
                 stats = self._statistics()
+                means_of = {n: st for n, st in stats.items() if isinstance(st, MeanStatistic)}
                 means = bootstrap_means(
-                    np.hstack([st.columns for st in stats.values()]), self.bootstrap, self.seed
+                    np.hstack([st.columns for st in means_of.values()]), self.bootstrap, self.seed
                 )
                 start = 0
-                for name, st in stats.items():
+                for name, st in means_of.items():
                     width = st.columns.shape[1]
                     self._replicates[name] = st.reduce(means[:, start : start + width])
                     start += width
+                for name, st in stats.items():  # a percentile: the same draws of its rows
+                    if name not in means_of:
+                        self._replicates[name] = st.bootstrap(self.bootstrap, self.seed)
         if key not in self._replicates:
             self.statistic_value(metric)  # says why it has no value
         return self._replicates[key]
@@ -450,8 +454,22 @@ class Comparison(NeighbourMetrics):
             groups.add("distribution")
         if self.inputs.attack.loaded:  # attacks are slow: measured only when a test asked
             groups.add("robustness")
-        wanted = [m for m in CATALOGUE if m.recorded and m.group in groups]
-        return self.measured([m for m in wanted if self.task in m.tasks])
+        wanted = [
+            m
+            for m in CATALOGUE
+            if m.recorded and m.group in groups and self.task in m.tasks and self._defines(m)
+        ]
+        return self.measured(wanted)
+
+    def _defines(self, metric: Metric) -> bool:
+        """Whether the pair's predictions define ``metric`` (a causal LM's documents define
+        the token metrics, its multiple-choice sets the others); True until they are loaded."""
+        if metric.group != "prediction" or not self.inputs.predictions.loaded:
+            return True
+        try:
+            return bool(self.outputs.defines(metric))
+        except CompressGuardError:  # the predictions failed: each metric says why
+            return True
 
     def measured(
         self, metrics: list[Metric], recipe: str | None = None

@@ -11,13 +11,22 @@ them once: the second waits, then reads the first one's entry.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pytest_compressguard.core import cache
-from pytest_compressguard.core.codecs import from_bytes, qa_from_bytes, qa_to_bytes, to_bytes
+from pytest_compressguard.core.codecs import (
+    arrays_from_bytes,
+    arrays_to_bytes,
+    from_bytes,
+    qa_from_bytes,
+    qa_to_bytes,
+    to_bytes,
+)
 from pytest_compressguard.core.errors import MissingOutputError, ModelLoadError
 from pytest_compressguard.core.types import Encoded
 from pytest_compressguard.data.texts import Dataset
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
 FORMAT = 1
 #: The format of a question answerer's entry (answers, candidates and embeddings).
 QA_FORMAT = 2
+#: The format of a task's named-array entry (see :meth:`OutputStore.arrays`).
+ARRAYS_FORMAT = 1
 
 
 class OutputStore:
@@ -43,6 +54,7 @@ class OutputStore:
         self.inputs = inputs
         self._encoded: dict[tuple[str, str], Encoded] = {}
         self._answers: dict[tuple[str, str], QAOutputs] = {}
+        self._arrays: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
         self._fingerprints: dict[str, str] = {}
 
     def fingerprint(self, model: Model) -> str:
@@ -155,6 +167,45 @@ class OutputStore:
             found = model.answer(questions.questions, **settings)
             validate_answers(model, questions, found)
             store.write(key, qa_to_bytes(found))
+        return found
+
+    def arrays(
+        self,
+        model: Model,
+        output: str,
+        data: str,
+        settings: dict[str, Any],
+        compute: Callable[[], dict[str, np.ndarray]],
+    ) -> dict[str, np.ndarray]:
+        """A task's named arrays ``output`` of ``model`` on the data fingerprinted ``data``
+        (``settings``: what else changes them, in the key), from ``compute`` at most once per
+        session, and once per machine with a cache directory."""
+        memo = (model.spec.text, output, data, json.dumps(settings, sort_keys=True))
+        found = self._arrays.get(memo)
+        if found is not None:
+            return found
+        if self.cache_dir is None or model.spec.kind == "snapshot":
+            found = compute()
+        else:
+            directory = self.cache_dir
+            store = cache.Store(directory, "outputs", ".npz", "output")
+            key = cache.key(
+                ARRAYS_FORMAT,
+                {
+                    "output": output,
+                    "model": self.fingerprint(model),
+                    "inputs": self.inputs,
+                    "settings": settings,
+                    "data": data,
+                },
+            )
+            with cache.locked(directory, key):
+                raw = store.read(key)
+                found = arrays_from_bytes(raw) if raw is not None else None
+                if found is None:
+                    found = compute()
+                    store.write(key, arrays_to_bytes(found))
+        self._arrays[memo] = found
         return found
 
     def _require(

@@ -35,6 +35,7 @@ from pytest_compressguard.metrics.entry import (
 )
 from pytest_compressguard.metrics.prediction_entries import PREDICTION
 from pytest_compressguard.metrics.stats import MeanStatistic
+from pytest_compressguard.metrics.token_entries import TOKENS
 
 __all__ = [
     "ASSERTIONS",
@@ -61,6 +62,7 @@ __all__ = [
 #: Every metric, in report order: the groups in the order of :data:`GROUPS`.
 CATALOGUE: tuple[Metric, ...] = (
     *PREDICTION,
+    *TOKENS,
     *REPRESENTATION,
     *DISTRIBUTION,
     *ROBUSTNESS,

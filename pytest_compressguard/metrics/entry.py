@@ -21,7 +21,7 @@ import numpy as np
 from pytest_compressguard.metrics.stats import MeanStatistic
 
 #: The tasks a comparison can be of (see ``--task``).
-TASKS = ("classification", "qa")
+TASKS = ("classification", "qa", "causal-lm")
 
 #: Group -> the title the reports give it, in report order.
 GROUPS: dict[str, str] = {
@@ -77,6 +77,10 @@ class Metric:
     #: defined on a question-answering pair: a statistic of its outcome columns
     #: (:func:`pytest_compressguard.metrics.qa.statistics` gives it by this name)
     qa: bool = False
+    #: defined on a causal-LM pair's documents only: a statistic of its token scores (the
+    #: task's pair outputs give it by this name); the classification statistics are defined
+    #: on its multiple-choice sets
+    lm: bool = False
     interval: bool = False
     param: Param | None = None
     #: how a value is shown: "ratio" (0.1234), "bytes", "count", "times" (2.00x), "queries"
@@ -96,13 +100,15 @@ class Metric:
     @property
     def tasks(self) -> tuple[str, ...]:
         """The tasks the metric is defined for: a prediction statistic for those it has a
-        statistic of, an attack metric for classifiers, every other metric for both."""
-        if self.statistic is not None or self.qa:
-            return tuple(
-                task
-                for task, defined in (("classification", self.statistic), ("qa", self.qa))
-                if defined
-            )
+        statistic of (a classification statistic is a causal LM's on multiple choice), an
+        attack metric for classifiers, every other metric for all."""
+        if self.statistic is not None or self.qa or self.lm:
+            defined = {
+                "classification": self.statistic is not None,
+                "qa": self.qa,
+                "causal-lm": self.statistic is not None or self.lm,
+            }
+            return tuple(task for task in TASKS if defined[task])
         if self.group == "robustness":
             return ("classification",)
         return TASKS

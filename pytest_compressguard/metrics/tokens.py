@@ -155,13 +155,34 @@ def kl_quantile_replicates(
     return out
 
 
-def generation_agreement(same: np.ndarray) -> MeanStatistic:
-    """The share of eligible texts whose greedy continuations are the same token for token
-    (``same``: one boolean per eligible text)."""
-    column = np.asarray(same, dtype=np.float64).reshape(-1, 1)
-    if len(column) == 0:
+def generation_agreement(eligible: np.ndarray, same: np.ndarray) -> MeanStatistic:
+    """The share of eligible documents whose greedy continuations are the same token for
+    token, as a statistic of one row per document (``eligible`` and ``same``: one boolean
+    each; an ineligible document is a row of zeros, so a resample of documents resamples
+    the eligible ones)."""
+    eligible = np.asarray(eligible, dtype=bool)
+    if not eligible.any():
         raise ValueError("no text has enough tokens for a prompt and a continuation")
-    return MeanStatistic(column, lambda m: m[..., 0])
+    same = np.asarray(same, dtype=bool) & eligible
+    columns = np.column_stack([eligible, same]).astype(np.float64)
+    return MeanStatistic(columns, _pooled(1))
+
+
+@dataclass(frozen=True)
+class PercentileStatistic:
+    """``token_kl_p99``: a percentile of KL over every position, whose bootstrap resamples
+    documents with the draws the pooled means' intervals use (same seed, same documents)."""
+
+    scores: PositionScores
+    q: float = KL_PERCENTILE
+
+    def value(self) -> float:
+        """The percentile over every position."""
+        return kl_percentile(self.scores, self.q)
+
+    def bootstrap(self, replicates: int, seed: int) -> np.ndarray:
+        """The percentile of each of ``replicates`` resamples of the documents."""
+        return kl_quantile_replicates(self.scores, replicates, seed, self.q)
 
 
 def choice_probabilities(logliks: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:

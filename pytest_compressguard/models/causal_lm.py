@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pytest_compressguard.core.errors import ModelLoadError
-from pytest_compressguard.core.types import Footprint
+from pytest_compressguard.core.types import Encoded, Footprint
 from pytest_compressguard.models.base import local_fingerprint
 from pytest_compressguard.models.hf import checkpoint_fingerprint, load_checkpoint, torch_device
 from pytest_compressguard.models.spec import ModelSpec
@@ -98,7 +98,10 @@ class CausalLM:
             self.tokenizer = load_tokenizer(spec.source, spec=spec)
         self.batch_size = batch_size
         self.max_length = max_length
-        self.missing: dict[str, str] = {}
+        self.missing: dict[str, str] = {
+            "probabilities": f"{spec.text} is a causal LM: it gives class probabilities on a "
+            "multiple-choice eval set (a --choices-column), not of a text"
+        }
 
     @property
     def vocabulary(self) -> int:
@@ -159,22 +162,36 @@ class CausalLM:
             out.append(((states * weights).sum(1) / weights.sum(1)).float().cpu().numpy())
         return np.concatenate(out)
 
-    def greedy(self, prompt: np.ndarray, tokens: int) -> np.ndarray:
-        """The ``tokens`` ids that greedy decoding appends to ``prompt`` (exactly that many:
-        an end-of-text token does not stop it)."""
+    def encode(
+        self, texts: Sequence[str], *, probabilities: bool = False, embeddings: bool = True
+    ) -> Encoded:
+        """The texts' :meth:`hidden_means` (a causal LM has no class probabilities of a text)."""
+        if probabilities:
+            raise ValueError(self.missing["probabilities"])
+        vectors = self.hidden_means(self.token_ids(texts)) if embeddings else None
+        return Encoded(probabilities=None, embeddings=vectors)
+
+    def greedy(self, prompts: np.ndarray, tokens: int) -> np.ndarray:
+        """(B, tokens): the ids greedy decoding appends to each row of the (B, P) ``prompts``
+        (exactly that many: an end-of-text token does not stop it); prompts of one length
+        need no padding, so a batch decodes as each prompt alone would."""
         import torch
 
-        ids = torch.from_numpy(np.asarray(prompt, dtype=np.int64)[None]).to(self.torch_device)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=False,
-                max_new_tokens=tokens,
-                min_new_tokens=tokens,
-                pad_token_id=self.tokenizer.pad_token_id or 0,
-            )
-        return out[0, len(prompt) :].cpu().numpy()  # type: ignore[no-any-return]
+        prompts = np.atleast_2d(np.asarray(prompts, dtype=np.int64))
+        out = []
+        for batch in self.batches(list(prompts)):
+            ids = torch.from_numpy(prompts[batch.start : batch.stop]).to(self.torch_device)
+            with torch.inference_mode():
+                found = self.model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=False,
+                    max_new_tokens=tokens,
+                    min_new_tokens=tokens,
+                    pad_token_id=self.tokenizer.pad_token_id or 0,
+                )
+            out.append(found[:, prompts.shape[1] :].cpu().numpy())
+        return np.concatenate(out)
 
     def fingerprint(self) -> str:
         """SHA-256 of the weight files (a ``.gguf`` file, or config.json and safetensors);

@@ -73,11 +73,13 @@ def load_model(
 @dataclass(frozen=True)
 class Signature:
     """What a model says of itself without loading weights: a checkpoint's architectures, an
-    ONNX graph's output names, the task a snapshot recorded (the tasks read it)."""
+    ONNX graph's output names, the task a snapshot recorded, the spec's kind (``gguf``: a
+    file that holds a causal LM); the tasks read it."""
 
     architectures: tuple[str, ...] = ()
     outputs: frozenset[str] = frozenset()
     recorded_task: str | None = None
+    kind: str = ""
 
 
 def signature(spec: str | ModelSpec) -> Signature:
@@ -99,7 +101,7 @@ def signature(spec: str | ModelSpec) -> Signature:
             raise ModelLoadError(f"cannot read ONNX model {parsed.text}: {exc}") from None
         return Signature(outputs=frozenset(o.name for o in graph.output))
     if parsed.kind == "gguf":
-        return Signature()  # no config.json: the file is read when it loads
+        return Signature(kind="gguf")  # no config.json: the file is read when it loads
     if parsed.kind == "hf":
         try:
             config = json.loads((Path(parsed.source) / "config.json").read_text())

@@ -18,6 +18,7 @@ from pytest_compressguard.options import (
     comparison,
     encoding,
     evaluation,
+    lm,
     ood,
     qa,
     report,
@@ -27,6 +28,7 @@ from pytest_compressguard.options.columns import ColumnsPart
 from pytest_compressguard.options.comparison import ComparisonPart, eval_sets
 from pytest_compressguard.options.encoding import EncodingPart
 from pytest_compressguard.options.evaluation import EvaluationPart
+from pytest_compressguard.options.lm import LmPart
 from pytest_compressguard.options.ood import OodPart
 from pytest_compressguard.options.option import Option
 from pytest_compressguard.options.qa import QaPart
@@ -94,15 +96,17 @@ OPTIONS: tuple[Option, ...] = (
     *columns.OPTIONS,
     *encoding.OPTIONS,
     *qa.OPTIONS,
+    *lm.OPTIONS,
     *evaluation.OPTIONS,
     *report.OPTIONS,
 )
 
 
 # A dataclass takes its bases' fields in reverse MRO order, so the parts are listed last
-# first: the fields run from ``teacher`` (ComparisonPart) to ``qa_error`` (QaPart).
+# first: the fields run from ``teacher`` (ComparisonPart) to ``snapshot_top_k`` (LmPart).
 @dataclass(frozen=True)
 class Settings(
+    LmPart,
     QaPart,
     ReportPart,
     EvaluationPart,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_compressguard.models.base import BATCH_SIZE, MAX_LENGTH
+from pytest_compressguard.models.causal_lm import LM_BATCH_SIZE, LM_MAX_LENGTH
 from pytest_compressguard.models.qa import QA_MAX_LENGTH
 from pytest_compressguard.options.option import Option, table
 from pytest_compressguard.options.values import positive_int
@@ -33,7 +34,8 @@ OPTIONS = table(
     Option(
         "--batch-size",
         "batch_size",
-        "examples per forward pass.",
+        f"examples per forward pass (causal LMs: texts, {LM_BATCH_SIZE} when this is left "
+        f"at {BATCH_SIZE}).",
         positive_int,
         metavar="N",
     ),
@@ -42,7 +44,9 @@ OPTIONS = table(
         "max_length",
         "truncate inputs to N tokens (question answering: the length of a context window).",
         positive_int,
-        unset=f"{MAX_LENGTH} ({QA_MAX_LENGTH} for question answering)",
+        unset=(
+            f"{MAX_LENGTH} ({QA_MAX_LENGTH} for question answering, {LM_MAX_LENGTH} for causal LMs)"
+        ),
         metavar="N",
     ),
 )

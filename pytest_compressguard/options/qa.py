@@ -24,12 +24,12 @@ OPTIONS = table(
     Option(
         "--task",
         "task",
-        "what the models do: classification or qa (extractive question answering); a "
-        "*ForQuestionAnswering checkpoint, or an ONNX graph with start_logits and end_logits, "
-        "answers questions.",
+        "what the models do: classification, qa (extractive question answering) or causal-lm; "
+        "a *ForQuestionAnswering checkpoint, or an ONNX graph with start_logits and end_logits, "
+        "answers questions; a *ForCausalLM checkpoint or a .gguf file is a causal LM.",
         task,
         unset="found from the teacher",
-        metavar="classification|qa",
+        metavar="classification|qa|causal-lm",
     ),
     Option(
         "--doc-stride",

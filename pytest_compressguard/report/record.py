@@ -82,8 +82,6 @@ def record(c: Guard) -> dict[str, Any]:
                 "speedup": {str(b): c.speedup(b) for b in batches},
             }
         if inputs.predictions.loaded:
-            out["per_class"] = c.per_class()
-            out["mcnemar"] = c.mcnemar().to_json()
             out |= c.task_record()
     error = inputs.predictions.error or inputs.embeddings.error or inputs.attack.error
     if error is not None and not isinstance(error, MissingOutputError):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pytest_compressguard.core.errors import ModelSpecError
 from pytest_compressguard.tasks.base import Task
+from pytest_compressguard.tasks.causal_lm import CAUSAL_LM
 from pytest_compressguard.tasks.classification import CLASSIFICATION
 from pytest_compressguard.tasks.qa import QUESTION_ANSWERING
 
 #: Every task by its ``--task`` name.
-TASKS: dict[str, Task] = {t.name: t for t in (CLASSIFICATION, QUESTION_ANSWERING)}
+TASKS: dict[str, Task] = {t.name: t for t in (CLASSIFICATION, QUESTION_ANSWERING, CAUSAL_LM)}
 #: The task of a model no other task recognises.
 DEFAULT: Task = CLASSIFICATION
 #: The ``--task`` values.

@@ -61,6 +61,8 @@ class PairPredictions(Protocol):
 
     def statistics(self) -> dict[str, MeanStatistic]: ...
 
+    def defines(self, metric: Any) -> bool: ...
+
     def right(self) -> tuple[np.ndarray, np.ndarray]: ...
 
     def per_class(self, label_name: Callable[[int], str]) -> dict[str, Any]: ...
@@ -120,12 +122,12 @@ class Task:
         raise NotImplementedError
 
     def shown(self, data: Any) -> tuple[Text, ...]:
-        """What a report shows of each example of ``data``."""
-        raise NotImplementedError
+        """What a report shows of each example of ``data`` (here: its texts)."""
+        return tuple(data.texts)
 
     def timed(self, data: Any) -> Sequence[Any]:
-        """The inputs a latency measurement calls the model on."""
-        raise NotImplementedError
+        """The inputs a latency measurement calls the model on (here: the texts)."""
+        return data.texts  # type: ignore[no-any-return]
 
     def vectors(
         self, store: Store, model: Model, data: Any, settings: Any, *, eval_data: bool = False

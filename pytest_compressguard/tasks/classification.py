@@ -37,6 +37,10 @@ class PairOutputs:
         """Every prediction statistic of the pair (see the catalogue)."""
         return prediction_statistics(self.teacher, self.student, self.labels)
 
+    def defines(self, metric: Any) -> bool:
+        """Every prediction metric but a causal LM's token metrics (of documents)."""
+        return not metric.lm
+
     def right(self) -> tuple[np.ndarray, np.ndarray]:
         """Whether each model's top class is the gold label, per example."""
         return (
@@ -100,8 +104,14 @@ class PairOutputs:
         }
 
     def record(self, c: Any) -> dict[str, Any]:
-        """The JSON record's classification blocks: the confusion matrix and the scatter."""
-        return {"confusion_matrix": c.confusion(), "probability_sample": c.probability_sample()}
+        """The JSON record's classification blocks: per-class accuracy, McNemar's test, the
+        confusion matrix and the scatter."""
+        return {
+            "per_class": c.per_class(),
+            "mcnemar": c.mcnemar().to_json(),
+            "confusion_matrix": c.confusion(),
+            "probability_sample": c.probability_sample(),
+        }
 
     def describe(self, c: PairView, i: int) -> str:
         """An example, its gold label and both models' top class with its probability."""
@@ -238,12 +248,6 @@ class Classification(Task):
                     f"--task qa): {exc}"
                 ) from None
             raise
-
-    def shown(self, data: Any) -> tuple[Text, ...]:
-        return tuple(data.texts)
-
-    def timed(self, data: Any) -> Sequence[Any]:
-        return data.texts  # type: ignore[no-any-return]
 
     def vectors(
         self, store: Store, model: Model, data: Any, settings: Any, *, eval_data: bool = False

@@ -101,3 +101,66 @@ def score_documents(
         student_top=columns[6],
         student_top_p=columns[7],
     )
+
+
+def choice_sequences(
+    model: Any, prompt: str, choices: Sequence[str]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each choice, the ids a model reads and the continuation ids it scores, as
+    lm-evaluation-harness forms them: :func:`~pytest_compressguard.data.choices.split` with
+    the tokenizer's ids and no special tokens, an empty context replaced by the BOS (else
+    EOS) token, and context + continuation cut on the left to ``max_length + 1`` tokens."""
+    from pytest_compressguard.data.choices import split
+
+    tokenizer = model.tokenizer
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    out = []
+    for k, choice in enumerate(choices):
+        context, continuation = split(prompt, choice, encode)
+        if not continuation:
+            raise DataError(f"choice {k} of the prompt {prompt[:60]!r} has no token")
+        if not context:
+            start = tokenizer.bos_token_id
+            context = [start if start is not None else tokenizer.eos_token_id]
+        whole = (context + continuation)[-(model.max_length + 1) :]
+        out.append((np.asarray(whole[:-1], dtype=np.int64), np.asarray(continuation)))
+    return out
+
+
+def choice_logliks(
+    model: Any, prompts: Sequence[str], choices: Sequence[Sequence[str]]
+) -> list[np.ndarray]:
+    """Each row's choices' sums of the log-probabilities (float64 log-softmax over the
+    vocabulary) of their continuation tokens given the prompt (:func:`choice_sequences`)."""
+    sequences, rows = [], []
+    for row, (prompt, options) in enumerate(zip(prompts, choices, strict=True)):
+        found = choice_sequences(model, prompt, options)
+        sequences.extend(found)
+        rows.extend([row] * len(found))
+    inputs = [s[0] for s in sequences]
+    sums = np.empty(len(sequences), dtype=np.float64)
+    for batch in model.batches(inputs):
+        for k, logits in zip(batch, model.logits([inputs[k] for k in batch]), strict=True):
+            targets = sequences[k][1]
+            logp = tokens.log_softmax(logits[-len(targets) :])
+            sums[k] = logp[np.arange(len(targets)), targets].sum()
+    grouped: list[list[float]] = [[] for _ in prompts]
+    for row, value in zip(rows, sums, strict=True):
+        grouped[row].append(value)
+    return [np.asarray(g, dtype=np.float64) for g in grouped]
+
+
+def continuations(
+    model: Any, ids: Sequence[np.ndarray], prompt_tokens: int, generate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which texts have at least ``prompt_tokens`` tokens, and (N, ``generate``) the greedy
+    continuation of each one's first ``prompt_tokens`` (-1 in the rows of the others)."""
+    eligible = np.array([len(x) >= prompt_tokens for x in ids], dtype=bool)
+    out = np.full((len(ids), generate), -1, dtype=np.int64)
+    if eligible.any():
+        prompts = np.stack([ids[i][:prompt_tokens] for i in np.flatnonzero(eligible)])
+        out[eligible] = model.greedy(prompts, generate)
+    return eligible, out

@@ -66,6 +66,10 @@ class QAPairOutputs:
         """Every prediction statistic of the pair's outcome columns (see the catalogue)."""
         return qa_statistics(self.columns)
 
+    def defines(self, metric: Any) -> bool:
+        """Every prediction metric of the task (the catalogue's ``tasks`` says which)."""
+        return True
+
     def right(self) -> tuple[np.ndarray, np.ndarray]:
         """Whether each model is right on each question (see ``--qa-error``)."""
         return self.columns.teacher_right > 0, self.columns.student_right > 0
@@ -146,8 +150,14 @@ class QAPairOutputs:
         }
 
     def record(self, c: Any) -> dict[str, Any]:
-        """The JSON record's question-answering blocks: SQuAD scores and answer agreement."""
-        return {"squad": c.squad_scores(), "answers": c.answer_disagreements()}
+        """The JSON record's question-answering blocks: exact match on HasAns and NoAns,
+        McNemar's test, SQuAD scores and answer agreement."""
+        return {
+            "per_class": c.per_class(),
+            "mcnemar": c.mcnemar().to_json(),
+            "squad": c.squad_scores(),
+            "answers": c.answer_disagreements(),
+        }
 
     def describe(self, c: PairView, i: int) -> str:
         """A question, a window of its context, the gold answers and both models' answers."""
