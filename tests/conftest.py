@@ -139,3 +139,12 @@ def encode_calls(monkeypatch):
 
     monkeypatch.setattr(BatchedModel, "encode", counting)
     return calls
+
+
+@pytest.fixture(scope="session")
+def lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny Llamas (a teacher, an identical copy, a noisy student), documents and a
+    multiple-choice set (see tests.lm_reference)."""
+    from tests import lm_reference
+
+    return lm_reference.build(tmp_path_factory.mktemp("lm"))

@@ -76,30 +76,46 @@ def document_metrics(
 ) -> dict[str, float]:
     """token_kl, token_kl_p99, top1_agreement, perplexity_ratio and generation_agreement of
     the loaded pair ``t``, ``s`` on ``texts`` (tokenized by ``tok``), each text run alone."""
-    kl, same, nll_t, nll_s, generated = [], [], [], [], []
+    return document_metrics_of(t, {"s": s}, tok, texts, prompt, generate, max_length)["s"]
+
+
+def document_metrics_of(
+    t, students, tok, texts, prompt=PROMPT, generate=GENERATE, max_length=MAX_LENGTH
+) -> dict[str, dict[str, float]]:
+    """:func:`document_metrics` of the teacher against each of ``students`` (by name), the
+    teacher run once per text."""
+    found = {name: {"kl": [], "same": [], "nll": [], "gen": []} for name in students}
+    nll_t = []
     for text in texts:
         ids = tok(text, truncation=True, max_length=max_length)["input_ids"]
-        lt, ls = _logp(t, ids)[:-1], _logp(s, ids)[:-1]
-        kl.extend(
-            torch.nn.functional.kl_div(ls, lt, log_target=True, reduction="none").sum(-1).tolist()
-        )
-        same.extend((lt.argmax(-1) == ls.argmax(-1)).tolist())
+        lt = _logp(t, ids)[:-1]
         target = torch.tensor(ids[1:])[:, None]
         nll_t.extend((-lt.gather(1, target)[:, 0]).tolist())
-        nll_s.extend((-ls.gather(1, target)[:, 0]).tolist())
-        if len(ids) >= prompt:
-            generated.append(greedy(t, ids[:prompt], generate) == greedy(s, ids[:prompt], generate))
+        long_enough = len(ids) >= prompt
+        t_gen = greedy(t, ids[:prompt], generate) if long_enough else None
+        for name, s in students.items():
+            ls, f = _logp(s, ids)[:-1], found[name]
+            kl = torch.nn.functional.kl_div(ls, lt, log_target=True, reduction="none").sum(-1)
+            f["kl"].extend(kl.tolist())
+            f["same"].extend((lt.argmax(-1) == ls.argmax(-1)).tolist())
+            f["nll"].extend((-ls.gather(1, target)[:, 0]).tolist())
+            if long_enough:
+                f["gen"].append(t_gen == greedy(s, ids[:prompt], generate))
     return {
-        "token_kl": float(np.mean(kl)),
-        "token_kl_p99": float(np.percentile(kl, 99)),
-        "top1_agreement": float(np.mean(same)),
-        "perplexity_ratio": float(np.exp(np.mean(nll_s) - np.mean(nll_t))),
-        "generation_agreement": float(np.mean(generated)),
+        name: {
+            "token_kl": float(np.mean(f["kl"])),
+            "token_kl_p99": float(np.percentile(f["kl"], 99)),
+            "top1_agreement": float(np.mean(f["same"])),
+            "perplexity_ratio": float(np.exp(np.mean(f["nll"]) - np.mean(nll_t))),
+            "generation_agreement": float(np.mean(f["gen"])),
+        }
+        for name, f in found.items()
     }
 
 
 def greedy(model, prompt: list[int], generate: int = GENERATE) -> list[int]:
-    """``generate`` arg-max steps after ``prompt``, each a full forward pass."""
+    """``generate`` arg-max steps after ``prompt``, each a full forward pass over the text so
+    far (no cache: a dynamically quantized model's numbers depend on what one call holds)."""
     ids = list(prompt)
     for _ in range(generate):
         ids.append(int(_logp(model, ids)[-1].argmax()))

@@ -35,11 +35,6 @@ def test_choices(guard):
 """
 
 
-@pytest.fixture(scope="module")
-def lms(tmp_path_factory):
-    return ref.build(tmp_path_factory.mktemp("lm"))
-
-
 def run(pytester, lms, *extra, source=GATE, students=None):
     pytester.makepyfile(test_gate=source)
     students = students or (lms["copy"], lms["noisy"], f"int8:{lms['teacher']}")

@@ -195,3 +195,22 @@ def choice_probabilities(logliks: list[np.ndarray] | tuple[np.ndarray, ...]) -> 
         scores = np.asarray(row, dtype=np.float64)
         out[i, : len(scores)] = np.exp(log_softmax(scores))
     return out
+
+
+def top_k_kl(
+    teacher_top_logp: np.ndarray, teacher_top_ids: np.ndarray, logp_student: np.ndarray
+) -> np.ndarray:
+    """KL(P_teacher || P_student) at P positions over the teacher's top k tokens plus one
+    bucket for the rest of each distribution's mass, from the teacher's (P, k) top
+    log-probabilities and ids and the student's (P, V) log-probabilities: a lower bound of
+    the full KL (merging outcomes never increases KL), exact when k is the vocabulary."""
+    logp = np.asarray(teacher_top_logp, dtype=np.float64)
+    p = np.exp(logp)
+    logq = np.take_along_axis(logp_student, teacher_top_ids.astype(np.int64), axis=1)
+    rest_p = np.clip(1.0 - p.sum(axis=1), 0.0, 1.0)
+    rest_q = np.clip(1.0 - np.exp(logq).sum(axis=1), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest = np.where(rest_p > 0, rest_p * (np.log(rest_p) - np.log(rest_q)), 0.0)
+    rest = np.where(np.isfinite(rest), rest, 0.0)  # rounding left the student no rest mass
+    kl = (p * (logp - logq)).sum(axis=1) + rest
+    return np.maximum(kl, 0.0)  # type: ignore[no-any-return]

@@ -14,6 +14,9 @@ and its own (over the rest of the manifest). All are checked when the file is op
 file is written through a temporary file renamed into place (by
 :mod:`pytest_compressguard.session.snapshot`; this module reads).
 
+A causal LM's member holds named arrays instead (see
+:mod:`pytest_compressguard.tasks.lm_snapshot`).
+
 Precision: class probabilities are kept as float32 (each value's relative error at most
 2**-24, about 6e-8); embeddings as float32 (exact: the models give float32), float16 (relative
 error at most 2**-11, about 4.9e-4) or not at all (``--snapshot-embeddings``); question
@@ -155,6 +158,12 @@ class Snapshot:
             None if vectors is None else vectors.astype(np.float32),
         )
 
+    def arrays(self, fingerprint: str, what: str, n: int) -> dict[str, np.ndarray]:
+        """A task's named arrays on the data with this fingerprint (a causal LM's)."""
+        from pytest_compressguard.core.codecs import arrays_from_bytes
+
+        return arrays_from_bytes(self._member(fingerprint, what, n))
+
     def answers(self, fingerprint: str, what: str, n: int) -> QAOutputs:
         """A question answerer's answers and embeddings on the questions with this
         fingerprint."""
@@ -252,6 +261,10 @@ class SnapshotModel(OneOutput):
     def runtime(self) -> tuple[str, int]:
         """None to give: a snapshot is not run (see :meth:`latency_error`)."""
         raise CompressGuardError(self.latency_error())
+
+    def arrays(self, data: Any) -> dict[str, np.ndarray]:
+        """The stored named arrays of a causal LM on ``data`` (keyed by its fingerprint)."""
+        return self.snapshot.arrays(data.fingerprint, data.spec, len(data))
 
     def outputs(self, dataset: Dataset) -> Encoded:
         """The stored outputs on a dataset (a clear error when the snapshot lacks them)."""

@@ -32,6 +32,8 @@ class Entry:
     n: int
     encoded: Encoded | None = None
     answers: QAOutputs | None = None
+    #: a causal LM's named arrays (``embeddings`` among them, cast like the others)
+    arrays: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,12 @@ def _cast(array: np.ndarray | None, dtype: str) -> np.ndarray | None:
 
 
 def _member_bytes(entry: Entry, embeddings: str) -> bytes:
-    from pytest_compressguard.core.codecs import qa_to_bytes, to_bytes
+    from pytest_compressguard.core.codecs import arrays_to_bytes, qa_to_bytes, to_bytes
+
+    if entry.arrays is not None:
+        named = dict(entry.arrays)
+        vectors = _cast(named.pop("embeddings", None), embeddings)
+        return arrays_to_bytes(named if vectors is None else {**named, "embeddings": vectors})
 
     if entry.answers is not None:
         from pytest_compressguard.core.types import QAOutputs
@@ -125,6 +132,7 @@ def write(
             "probabilities": "float32",
             "embeddings": embeddings,
             "qa_scores": "float64",
+            "token_logprobs": "float32 top-k, float64 next token",
         },
         "datasets": datasets,
         "attacks": runs,

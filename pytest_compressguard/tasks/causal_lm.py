@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from pytest_compressguard.core.errors import DataError, ModelLoadError
+from pytest_compressguard.core.errors import DataError, MissingOutputError, ModelLoadError
+from pytest_compressguard.core.types import Encoded
 from pytest_compressguard.data.choices import MultipleChoice
 from pytest_compressguard.metrics.tokens import choice_probabilities
 from pytest_compressguard.models.base import BATCH_SIZE, Model
 from pytest_compressguard.models.causal_lm import LM_BATCH_SIZE, LM_MAX_LENGTH
 from pytest_compressguard.models.resolve import Signature
-from pytest_compressguard.tasks import lm_scoring
+from pytest_compressguard.tasks import lm_scoring, lm_snapshot
 from pytest_compressguard.tasks.base import Store, Task
 from pytest_compressguard.tasks.classification import PairOutputs
 from pytest_compressguard.tasks.lm_outputs import DocumentPairOutputs
@@ -120,6 +121,11 @@ class CausalLM(Task):
     def vectors(
         self, store: Store, model: Model, data: Any, settings: Any, *, eval_data: bool = False
     ) -> np.ndarray:
+        if model.spec.kind == "snapshot" and isinstance(data, MultipleChoice):
+            found = model.arrays(data)  # type: ignore[attr-defined]
+            if "embeddings" not in found:
+                raise MissingOutputError(model.missing["embeddings"])
+            return found["embeddings"].astype(np.float32)  # type: ignore[no-any-return]
         return store.embeddings(model, data)  # type: ignore[no-any-return]
 
     # -- multiple choice -------------------------------------------------------------------
@@ -128,6 +134,8 @@ class CausalLM(Task):
         self, store: Any, model: Model, data: MultipleChoice, settings: Any
     ) -> list[np.ndarray]:
         """Each row's choices' log-likelihoods under ``model``, computed once."""
+        if model.spec.kind == "snapshot":
+            return _rows(model.arrays(data))  # type: ignore[attr-defined]
         found = store.arrays(
             model,
             "choices",
@@ -150,6 +158,9 @@ class CausalLM(Task):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Which texts are long enough, and ``model``'s greedy continuations, computed once."""
         s = settings
+        if model.spec.kind == "snapshot":
+            found = model.arrays(data)  # type: ignore[attr-defined]
+            return found["eligible"].astype(bool), found["generated"]
 
         def compute() -> dict[str, np.ndarray]:
             eligible, found = lm_scoring.continuations(
@@ -177,7 +188,12 @@ class CausalLM(Task):
         for i, text in enumerate(data.texts):
             if not text.strip():
                 raise DataError(f"{data.spec}: text {i} is empty: a document needs tokens")
-        ids = lm_scoring.same_tokens(teacher, student, data.texts)
+        if teacher.spec.kind == "snapshot":
+            record = teacher.arrays(data)  # type: ignore[attr-defined]
+            lm_snapshot.check_student(record, student, data.texts)
+            ids = lm_snapshot.recorded_ids(record)
+        else:
+            ids = lm_scoring.same_tokens(teacher, student, data.texts)
         for i, x in enumerate(ids):
             if len(x) < 2:
                 raise DataError(
@@ -187,8 +203,12 @@ class CausalLM(Task):
         eligible, teacher_generated = self.continuations(store, teacher, data, ids, settings)
         _, student_generated = self.continuations(store, student, data, ids, settings)
         tokenizer = getattr(student, "tokenizer", None) or teacher.tokenizer  # type: ignore[attr-defined]
+        if teacher.spec.kind == "snapshot":
+            scores = lm_snapshot.score_against(record, student)
+        else:
+            scores = lm_scoring.score_documents(teacher, student, ids)
         return DocumentPairOutputs(
-            scores=lm_scoring.score_documents(teacher, student, ids),
+            scores=scores,
             ids=tuple(ids),
             texts=tuple(data.texts),
             eligible=eligible,
@@ -213,7 +233,27 @@ class CausalLM(Task):
     def snapshot_entry(
         self, store: Store, model: Model, role: str, data: Any, settings: Any
     ) -> dict[str, Any]:
-        raise ModelLoadError("snapshots of causal LMs are not written yet")
+        """A document set's top-k record, greedy continuations and embeddings (see
+        :mod:`~pytest_compressguard.tasks.lm_snapshot`); a multiple-choice set's choice
+        log-likelihoods and embeddings; the embeddings of a train or OOD set."""
+        keep = settings.snapshot_embeddings != "none"
+        vectors = {"embeddings": self.vectors(store, model, data, settings)} if keep else {}
+        if role != "eval":
+            return {
+                "fingerprint": data.texts_fingerprint,
+                "encoded": Encoded(None, vectors["embeddings"]),
+            }
+        if isinstance(data, MultipleChoice):
+            found = _flat(self.choice_logliks(store, model, data, settings))
+        elif model.spec.kind == "snapshot":
+            found = dict(model.arrays(data))  # type: ignore[attr-defined]
+            found.pop("embeddings", None)
+        else:
+            ids = model.token_ids(data.texts)  # type: ignore[attr-defined]
+            found = lm_snapshot.teacher_record(model, ids, settings.snapshot_top_k)
+            eligible, generated = self.continuations(store, model, data, ids, settings)
+            found |= {"eligible": eligible, "generated": generated}
+        return {"fingerprint": data.fingerprint, "arrays": {**found, **vectors}}
 
     def pairwise_inputs(
         self, store: Store, models: Sequence[Model], data: Any, settings: Any
