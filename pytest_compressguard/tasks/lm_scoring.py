@@ -89,12 +89,20 @@ def score_documents(
                 found = tokens.position_scores(logp_t, logp_s, targets[start:stop])
                 parts.append((*found, *_top(logp_t), *_top(logp_s)))
                 documents.append(np.full(stop - start, d))
+    return assemble(parts, documents, len(ids))
+
+
+def assemble(
+    parts: Sequence[tuple[np.ndarray, ...]], documents: Sequence[np.ndarray], texts: int
+) -> DocumentScores:
+    """The chunks' eight columns (KL, same top-1, both NLLs, both models' top ids and
+    probabilities) and their texts' indices, concatenated."""
     if not parts:
         raise DataError("no text has two tokens: there is no next token to score")
     columns = [np.concatenate([p[k] for p in parts]) for k in range(8)]
     return DocumentScores(
         scores=tokens.PositionScores(
-            *columns[:4], document=np.concatenate(documents), documents=len(ids)
+            *columns[:4], document=np.concatenate(documents), documents=texts
         ),
         teacher_top=columns[4],
         teacher_top_p=columns[5],

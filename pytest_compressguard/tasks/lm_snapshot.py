@@ -19,7 +19,13 @@ import numpy as np
 
 from pytest_compressguard.core.errors import DataError
 from pytest_compressguard.metrics import tokens
-from pytest_compressguard.tasks.lm_scoring import POSITION_CHUNK, TOP, DocumentScores, _top
+from pytest_compressguard.tasks.lm_scoring import (
+    POSITION_CHUNK,
+    TOP,
+    DocumentScores,
+    _top,
+    assemble,
+)
 
 
 def _top_k(logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,13 +118,4 @@ def score_against(
                     )
                 )
                 documents.append(np.full(stop - start, d))
-    columns = [np.concatenate([p[k] for p in parts]) for k in range(8)]
-    return DocumentScores(
-        scores=tokens.PositionScores(
-            *columns[:4], document=np.concatenate(documents), documents=len(ids)
-        ),
-        teacher_top=columns[4],
-        teacher_top_p=columns[5],
-        student_top=columns[6],
-        student_top_p=columns[7],
-    )
+    return assemble(parts, documents, len(ids))
