@@ -74,7 +74,7 @@ def test_the_report_is_self_contained_and_has_every_section(report):
     addresses = set(re.findall(r"https?://[^\"' <>]+", text))
     assert addresses == {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
     shown = html.sections(document["comparisons"])
-    expected = [key for key, _ in html.SECTIONS if key not in ("answers", "search")]
+    expected = [key for key, _ in html.SECTIONS if key not in ("answers", "tokens", "search")]
     assert [key for key, _ in shown] == expected
     for key, title in shown:  # a classifier report has no answer-agreement section; a student
         # not written by the search, no search section

@@ -6,14 +6,17 @@ are one sentence."""
 
 from __future__ import annotations
 
+import html
 import json
+import os
 
 import numpy as np
 import pytest
 
 from pytest_compressguard.models.causal_lm import CausalLM
+from pytest_compressguard.report import html as report_html
+from tests import browser, tiny
 from tests import lm_reference as ref
-from tests import tiny
 
 GATE = """
 import pytest
@@ -97,7 +100,7 @@ def test_documents_and_choices_equal_an_independent_computation(pytester, lms, t
     assert by_pair[(str(lms["noisy"]), "docs")]["metrics"]["token_kl"] > 1e-3
 
 
-def test_a_failed_token_gate_shows_the_worst_positions_in_context(pytester, lms):
+def test_a_failed_token_gate_shows_the_worst_positions_in_context(pytester, lms, tmp_path):
     source = """
 import pytest
 
@@ -109,9 +112,36 @@ def test_kl(guard):
 def test_generation(guard):
     guard.assert_generation_agreement(min=1.0)
 """
-    result = run(pytester, lms, source=source, students=[lms["noisy"]])
+    page, out = tmp_path / "report.html", tmp_path / "report.json"
+    result = run(
+        pytester,
+        lms,
+        f"--compressguard-html={page}",
+        f"--compressguard-json={out}",
+        source=source,
+        students=[lms["noisy"]],
+    )
     result.assert_outcomes(failed=2)
     text = result.stdout.str()
+    # the terminal's token table, and the HTML's token-fidelity section
+    assert "tok_kl" in text and "gen_agree" in text
+    (record,) = json.loads(out.read_text())["comparisons"]
+    worst = record["tokens"]["worst_positions"]
+    assert [w["kl"] for w in worst] == sorted((w["kl"] for w in worst), reverse=True)
+    assert sum(record["tokens"]["kl_histogram"]["counts"]) == record["tokens"]["positions"]
+    html_text = page.read_text()
+    assert "Token fidelity" in html_text and "KL per position" in html_text
+    assert html.escape(worst[0]["context"]) in html_text
+    keys = [key for key, _ in report_html.sections([record])]
+    assert "tokens" in keys and "answers" not in keys
+    assert "tokens" not in [key for key, _ in report_html.sections([{"task": "classification"}])]
+    if browser.chromium() is not None:
+        found = browser.inspect(page, tuple(keys), tmp_path / "lm.png")
+        assert found["console_errors"] == [] and found["sections"]["tokens"]["visible"]
+        assert found["plots"]["tokens"] and all(marks for _, _, marks in found["plots"]["tokens"])
+        assert found["page_width"] <= browser.LAPTOP["width"]
+    elif os.environ.get("CI"):
+        pytest.fail("CI needs Chromium and playwright (scripts/test.sh installs them)")
     assert "compressguard: token_kl = " in text and "is above the maximum 0.0000" in text
     assert "the positions with the largest KL" in text
     # a position: its text and token index, the context, the token, both models' top 3

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from pytest_compressguard.core.version import __version__
 from pytest_compressguard.metrics.catalogue import CATALOGUE, GROUPS, METRICS
-from pytest_compressguard.report import figures, terminal
+from pytest_compressguard.report import figures, terminal, tokens_section
 from pytest_compressguard.report.terminal import metric_value, summary
 from pytest_compressguard.tasks import DEFAULT, TASKS, Task
 
@@ -36,6 +36,7 @@ SECTIONS = (
     ("confusion", "Confusion matrices"),
     ("per-class", "Per-class accuracy"),
     ("answers", "Answer agreement"),
+    ("tokens", "Token fidelity"),
     ("attack", "Adversarial attack"),
     ("pairwise", "Pairwise"),
     ("failures", "Failed checks"),
@@ -88,6 +89,7 @@ def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> s
         pairwise=_pairwise(pairwise),
         failures=_failures(records),
         answers=_answers(records),
+        tokens=tokens_section.rows(records, colours),
         searched=_searched(records),
     )
 

@@ -30,6 +30,7 @@ FIRST_WINS = (
     "efficiency",
     "squad",
     "answers",
+    "tokens",
     "search",
 )
 
