@@ -12,16 +12,17 @@ ids see the same batches.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pytest_compressguard.core.errors import ModelLoadError
-from pytest_compressguard.core.types import Encoded, Footprint
+from pytest_compressguard.core.types import Footprint
 from pytest_compressguard.models.base import local_fingerprint
 from pytest_compressguard.models.hf import checkpoint_fingerprint, load_checkpoint, torch_device
+from pytest_compressguard.models.lm_base import NO_PROBABILITIES, LanguageModel, padded
 from pytest_compressguard.models.spec import ModelSpec
 from pytest_compressguard.models.tokenizer import load_tokenizer, quiet_loading
 from pytest_compressguard.models.torch_weights import torch_footprint, torch_runtime
@@ -56,11 +57,8 @@ def _gguf_model(spec: ModelSpec) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-class CausalLM:
+class CausalLM(LanguageModel):
     """A causal LM and its tokenizer (see the module docstring)."""
-
-    labels: tuple[str, ...] | None = None
-    num_labels: int | None = None
 
     def __init__(
         self,
@@ -98,10 +96,7 @@ class CausalLM:
             self.tokenizer = load_tokenizer(spec.source, spec=spec)
         self.batch_size = batch_size
         self.max_length = max_length
-        self.missing: dict[str, str] = {
-            "probabilities": f"{spec.text} is a causal LM: it gives class probabilities on a "
-            "multiple-choice eval set (a --choices-column), not of a text"
-        }
+        self.missing: dict[str, str] = {"probabilities": NO_PROBABILITIES.format(spec=spec.text)}
 
     @property
     def vocabulary(self) -> int:
@@ -109,31 +104,13 @@ class CausalLM:
         weight = self.model.get_output_embeddings().weight
         return int((weight() if callable(weight) else weight).shape[0])  # int8: a method
 
-    def token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Each text's token ids as its tokenizer gives them by default, truncated to
-        ``max_length``."""
-        found = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
-        return [np.asarray(ids, dtype=np.int64) for ids in found["input_ids"]]
-
     def _padded(self, ids: Sequence[np.ndarray]) -> tuple[Any, Any]:
         """A batch of id arrays padded on the right, with its attention mask, as tensors."""
         import torch
 
-        width = max(len(x) for x in ids)
-        batch = np.zeros((len(ids), width), dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for row, x in enumerate(ids):
-            batch[row, : len(x)] = x
-            mask[row, : len(x)] = 1
+        batch, mask = padded(ids)
         device = self.torch_device
         return torch.from_numpy(batch).to(device), torch.from_numpy(mask).to(device)
-
-    def batches(self, ids: Sequence[np.ndarray]) -> Iterator[range]:
-        """The index ranges of the batches ``ids`` run in, in order (one text each for a
-        dynamically quantized model, whose activation scales would otherwise mix texts)."""
-        size = 1 if self.per_example else self.batch_size
-        for start in range(0, len(ids), size):
-            yield range(start, min(start + size, len(ids)))
 
     def logits(self, ids: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Each text's (n, V) float32 logits at its n tokens, for one batch of texts."""
@@ -161,15 +138,6 @@ class CausalLM:
             weights = mask.unsqueeze(-1).to(states.dtype)
             out.append(((states * weights).sum(1) / weights.sum(1)).float().cpu().numpy())
         return np.concatenate(out)
-
-    def encode(
-        self, texts: Sequence[str], *, probabilities: bool = False, embeddings: bool = True
-    ) -> Encoded:
-        """The texts' :meth:`hidden_means` (a causal LM has no class probabilities of a text)."""
-        if probabilities:
-            raise ValueError(self.missing["probabilities"])
-        vectors = self.hidden_means(self.token_ids(texts)) if embeddings else None
-        return Encoded(probabilities=None, embeddings=vectors)
 
     def greedy(self, prompts: np.ndarray, tokens: int) -> np.ndarray:
         """(B, tokens): the ids greedy decoding appends to each row of the (B, P) ``prompts``
@@ -219,18 +187,30 @@ def load_causal_lm(
     max_length: int = LM_MAX_LENGTH,
     device: str = "cpu",
     tokenizer: str | None = None,
-) -> CausalLM:
-    """The causal LM a spec names: a directory, Hub id or ``.gguf`` file, or ``int8:`` of one."""
-    from pytest_compressguard.models.compress import quantize_torch_int8
+    cache_dir: Path | None = None,
+) -> Any:
+    """The causal LM a spec names: a directory, Hub id, ``.gguf`` or ``.onnx`` file, ``int8:``
+    of a PyTorch one, or ``onnx-int8:`` of any (built once under ``cache_dir``)."""
+    from pytest_compressguard.models.compress import onnx_int8, quantize_torch_int8
+    from pytest_compressguard.models.onnx_lm import OnnxCausalLM
 
     options = {"batch_size": batch_size, "max_length": max_length, "device": device}
-    if spec.kind == "int8" and spec.inner is not None:
-        model = quantize_torch_int8(CausalLM(spec.inner, tokenizer=tokenizer, **options))
+    inner = spec.inner
+    if spec.kind == "int8" and inner is not None and inner.kind != "onnx":
+        model = quantize_torch_int8(CausalLM(inner, tokenizer=tokenizer, **options))
         model.spec = spec
         return model
-    if spec.inner is not None or spec.kind not in ("hf", "hub", "gguf"):
+    if spec.kind == "onnx-int8" and inner is not None and cache_dir is not None:
+        if inner.kind == "onnx":
+            source: Any = lambda: OnnxCausalLM(inner, tokenizer=tokenizer, **options)  # noqa: E731
+        else:
+            source = lambda: CausalLM(inner, tokenizer=tokenizer, **options)  # noqa: E731
+        return onnx_int8(inner, source, cache_dir, build=OnnxCausalLM, causal_lm=True, **options)
+    if spec.kind == "onnx":
+        return OnnxCausalLM(spec, tokenizer=tokenizer, **options)
+    if inner is not None or spec.kind not in ("hf", "hub", "gguf"):
         raise ModelLoadError(
             f"{spec.text}: a causal language model is a Hugging Face directory or Hub id, a "
-            ".gguf file, or int8: of one"
+            ".gguf or .onnx file, int8: of a PyTorch one, or onnx-int8: of any"
         )
     return CausalLM(spec, tokenizer=tokenizer, **options)

@@ -176,16 +176,67 @@ def export_onnx(model: _Torch, target: Path, *, answerer: bool = False) -> None:
             )
 
 
-def _cache_key(source_fingerprint: str, answerer: bool = False) -> str:
-    """The entry of a source's int8 graph; a question answerer's build has its own (a
-    classifier's keys are those of format 3)."""
+def export_causal_lm(model: Any, target: Path) -> None:
+    """Export a PyTorch causal LM to ONNX: ``input_ids`` and ``attention_mask`` in, ``logits``
+    and ``last_hidden_state`` out, no key-value cache, dynamic batch and sequence axes; check
+    that the export reproduces the PyTorch logits on two probe sentences, padded."""
+    import torch
+
+    inner = model.model
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, input_ids, attention_mask):  # noqa: ANN001
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                use_cache=False,
+                output_hidden_states=True,
+            )
+            return out.logits, out.hidden_states[-1]
+
+    ids = model.token_ids(list(_PROBES))
+    tokens, mask = model._padded(ids)
+    names, outputs = ["input_ids", "attention_mask"], ["logits", "last_hidden_state"]
+    axes = {name: {0: "batch", 1: "sequence"} for name in names + outputs}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Wrapper().eval(),
+            (tokens, mask),
+            str(target),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    from pytest_compressguard.models.onnx_lm import OnnxCausalLM
+
+    model.tokenizer.save_pretrained(target.parent)  # the graph's tokenizer, beside it
+    exported = OnnxCausalLM(model.spec, path=str(target), tokenizer=str(target.parent))
+    for got, want in zip(exported.logits(ids), model.logits(ids), strict=True):
+        gap = float(np.max(np.abs(got - want)))
+        if gap > _EXPORT_TOLERANCE * max(1.0, float(np.max(np.abs(want)))):
+            raise ModelLoadError(
+                f"the ONNX export of {model.spec.text} differs from the PyTorch model "
+                f"(max logits gap {gap:.2g})"
+            )
+
+
+def _cache_key(source_fingerprint: str, answerer: bool | str = False) -> str:
+    """The entry of a source's int8 graph; a question answerer's build and a causal LM's
+    have their own (a classifier's keys are those of format 3)."""
     from importlib.metadata import version
 
     # read from the installed metadata: a cache hit imports neither torch nor onnxruntime
     versions = [version("torch"), version("transformers"), version("onnxruntime")]
     parts: dict[str, Any] = {"source": source_fingerprint, "versions": versions}
     if answerer:
-        parts["head"] = "answerer"
+        parts["head"] = answerer if isinstance(answerer, str) else "answerer"
     return key(_FORMAT, parts)[:24]
 
 
@@ -208,10 +259,12 @@ def onnx_int8(
     *,
     build: Callable[..., Any] = OnnxClassifier,
     answerer: bool = False,
+    causal_lm: bool = False,
     **options: Any,
 ) -> Any:
     """The dynamic-int8 ONNX form of a model, built once and cached under ``cache_dir``, and
-    loaded with ``build`` (an ONNX classifier, or question answerer with ``answerer``).
+    loaded with ``build`` (an ONNX classifier, a question answerer with ``answerer``, a
+    causal LM with ``causal_lm``).
 
     A local source is fingerprinted from its files, so a cache hit loads no PyTorch model.
     """
@@ -220,10 +273,11 @@ def onnx_int8(
     if fingerprint is None:
         source = load_source()
         fingerprint = source.fingerprint()
-    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint, answerer)
+    head: bool | str = "next-token" if causal_lm else answerer
+    entry = cache_dir / "onnx-int8" / _cache_key(fingerprint, head)
     with locked(cache_dir, f"onnx-int8-{entry.name}"):  # xdist workers build it once
         if not _valid_entry(entry):
-            _build(entry, inner, source or load_source(), answerer)
+            _build(entry, inner, source or load_source(), head)
     target = ModelSpec(
         text=f"onnx-int8:{inner.text}", kind="onnx-int8", source=inner.source, inner=inner
     )
@@ -233,7 +287,7 @@ def onnx_int8(
     return build(target, path=str(entry / "model.onnx"), **options)
 
 
-def _build(entry: Path, inner: ModelSpec, source: Any, answerer: bool) -> None:
+def _build(entry: Path, inner: ModelSpec, source: Any, head: bool | str) -> None:
     """Quantize ``source`` into the cache entry ``entry`` (built aside, renamed into place)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -242,7 +296,10 @@ def _build(entry: Path, inner: ModelSpec, source: Any, answerer: bool) -> None:
     try:
         if not hasattr(source, "session"):  # a PyTorch model: export it first
             fp32 = work / "fp32.onnx"
-            export_onnx(source, fp32, answerer=answerer)
+            if head == "next-token":
+                export_causal_lm(source, fp32)
+            else:
+                export_onnx(source, fp32, answerer=bool(head))
             (work / "config.json").write_text(source.config.to_json_string())
         else:
             fp32 = source.path

@@ -80,6 +80,8 @@ class Signature:
     outputs: frozenset[str] = frozenset()
     recorded_task: str | None = None
     kind: str = ""
+    #: the rank of an ONNX graph's ``logits`` output (3: per token, a causal LM's)
+    logits_rank: int = 0
 
 
 def signature(spec: str | ModelSpec) -> Signature:
@@ -99,7 +101,9 @@ def signature(spec: str | ModelSpec) -> Signature:
             graph = onnx.load(parsed.source, load_external_data=False).graph
         except Exception as exc:  # onnx raises its own types for unreadable files
             raise ModelLoadError(f"cannot read ONNX model {parsed.text}: {exc}") from None
-        return Signature(outputs=frozenset(o.name for o in graph.output))
+        logits = next((o for o in graph.output if o.name == "logits"), None)
+        rank = len(logits.type.tensor_type.shape.dim) if logits is not None else 0
+        return Signature(outputs=frozenset(o.name for o in graph.output), logits_rank=rank)
     if parsed.kind == "gguf":
         return Signature(kind="gguf")  # no config.json: the file is read when it loads
     if parsed.kind == "hf":

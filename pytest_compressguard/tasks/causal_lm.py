@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_compressguard.core.errors import DataError, MissingOutputError, ModelLoadError
+from pytest_compressguard.core.errors import DataError, MissingOutputError
 from pytest_compressguard.core.types import Encoded
 from pytest_compressguard.data.choices import MultipleChoice
 from pytest_compressguard.metrics.tokens import choice_probabilities
@@ -45,7 +45,8 @@ def _rows(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 class CausalLM(Task):
-    """Causal LMs (``*ForCausalLM`` checkpoints, ``.gguf`` files)."""
+    """Causal LMs (``*ForCausalLM`` checkpoints, ``.gguf`` files, ONNX graphs whose
+    ``logits`` are per token)."""
 
     name = "causal-lm"
     does = "is a causal language model"
@@ -61,8 +62,10 @@ class CausalLM(Task):
     )
 
     def detects(self, signature: Signature) -> bool:
-        return signature.kind == "gguf" or any(
-            a.endswith("ForCausalLM") for a in signature.architectures
+        return (
+            signature.kind == "gguf"
+            or signature.logits_rank == 3
+            or any(a.endswith("ForCausalLM") for a in signature.architectures)
         )
 
     def batch_size(self, settings: Any) -> int:
@@ -82,18 +85,13 @@ class CausalLM(Task):
         from pytest_compressguard.models.spec import parse_spec
 
         s = settings
-        parsed = parse_spec(spec)
-        if parsed.kind == "onnx" or (parsed.inner is not None and parsed.kind == "onnx-int8"):
-            raise ModelLoadError(
-                f"{spec}: causal LMs load from a Hugging Face directory or Hub id, a .gguf "
-                "file, or int8: of one (ONNX causal LMs are not supported yet)"
-            )
-        return load_causal_lm(  # type: ignore[return-value]
-            parsed,
+        return load_causal_lm(
+            parse_spec(spec),
             batch_size=self.batch_size(s),
             max_length=self.max_length(s),
             device=s.device,
             tokenizer=s.tokenizer,
+            cache_dir=cache_dir,
         )
 
     def read(self, role: str, spec: str, settings: Any) -> Any:
