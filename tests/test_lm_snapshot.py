@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from pytest_compressguard.metrics import tokens
-from pytest_compressguard.tasks.lm_snapshot import _top_k
 from tests.test_lm_plugin import GATE, run
 
 
@@ -27,12 +26,12 @@ def full_kl(logp_t, logp_s):
 def test_top_k_kl_never_exceeds_the_full_kl_and_equals_it_at_the_vocabulary(k):
     rng = np.random.default_rng(k)
     logp_t, logp_s = distributions(rng, 200, 50), distributions(rng, 200, 50)
-    ids, top = _top_k(logp_t, k)
+    ids, top = tokens.top_k(logp_t, k)
     bound = tokens.top_k_kl(top, ids, logp_s)
     full = full_kl(logp_t, logp_s)
     assert (bound <= full + 1e-12).all()
     assert (bound >= 0).all()
-    exact = tokens.top_k_kl(*reversed(_top_k(logp_t, 50)), logp_s)
+    exact = tokens.top_k_kl(*reversed(tokens.top_k(logp_t, 50)), logp_s)
     np.testing.assert_allclose(exact, full, rtol=1e-9, atol=1e-12)
     if k < 49:  # two or more tokens merged into the rest: a real coarsening loses something
         assert (bound < full - 1e-9).any()
@@ -40,10 +39,10 @@ def test_top_k_kl_never_exceeds_the_full_kl_and_equals_it_at_the_vocabulary(k):
 
 def test_top_k_orders_by_probability_then_id():
     logp = np.log(np.array([[0.1, 0.3, 0.3, 0.2, 0.1]]))
-    ids, values = _top_k(logp, 3)
+    ids, values = tokens.top_k(logp, 3)
     assert ids.tolist() == [[1, 2, 3]]
     np.testing.assert_allclose(values, np.log([[0.3, 0.3, 0.2]]))
-    ids, _ = _top_k(logp, 5)
+    ids, _ = tokens.top_k(logp, 5)
     assert ids.tolist() == [[1, 2, 3, 0, 4]]
 
 

@@ -34,9 +34,24 @@ KL_PERCENTILE = 99.0
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """``logits`` (..., V) as float64 log-probabilities over the last axis."""
-    x = np.asarray(logits, dtype=np.float64)
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    x = np.array(logits, dtype=np.float64)  # a copy, changed in place below
+    x -= x.max(axis=-1, keepdims=True)
+    x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    return x
+
+
+def top_k(logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most likely ids of each row of (P, V) ``logp``, most likely first (ties: the
+    lower id first; which of several ids tied at the k-th place are kept is unspecified), and
+    their values; a partition, not a sort of the vocabulary."""
+    k = min(k, logp.shape[1])
+    if k < logp.shape[1]:
+        chosen = np.argpartition(-logp, k - 1, axis=1)[:, :k]
+    else:
+        chosen = np.broadcast_to(np.arange(logp.shape[1]), logp.shape)
+    values = np.take_along_axis(logp, chosen, axis=1)
+    order = np.lexsort((chosen, -values), axis=1)
+    return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 @dataclass(frozen=True)
@@ -89,8 +104,7 @@ def position_scores(
             f"teacher and student give {logp_teacher.shape[-1]} and {logp_student.shape[-1]} "
             "log-probabilities per position: token metrics need one vocabulary"
         )
-    p = np.exp(logp_teacher)
-    kl = np.maximum((p * (logp_teacher - logp_student)).sum(axis=1), 0.0)
+    kl = np.maximum(np.einsum("ij,ij->i", np.exp(logp_teacher), logp_teacher - logp_student), 0.0)
     same = logp_teacher.argmax(axis=1) == logp_student.argmax(axis=1)
     rows = np.arange(len(targets))
     return kl, same, -logp_teacher[rows, targets], -logp_student[rows, targets]

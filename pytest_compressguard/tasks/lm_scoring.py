@@ -36,10 +36,11 @@ class DocumentScores:
     student_top_p: np.ndarray
 
 
-def _top(logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _top(logp: np.ndarray, logits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``TOP`` most likely ids per row (ties: the lower id first) and their
-    probabilities."""
-    ids = np.argsort(-logp, axis=1, kind="stable")[:, :TOP]
+    probabilities, chosen on the float32 ``logits`` when given (the same order, half the
+    bytes to partition)."""
+    ids, _ = tokens.top_k(logp if logits is None else logits, TOP)
     return ids, np.exp(np.take_along_axis(logp, ids, axis=1))
 
 
@@ -87,7 +88,8 @@ def score_documents(
                 logp_t = tokens.log_softmax(lt[start:stop])
                 logp_s = tokens.log_softmax(ls[start:stop])
                 found = tokens.position_scores(logp_t, logp_s, targets[start:stop])
-                parts.append((*found, *_top(logp_t), *_top(logp_s)))
+                tops = (*_top(logp_t, lt[start:stop]), *_top(logp_s, ls[start:stop]))
+                parts.append((*found, *tops))
                 documents.append(np.full(stop - start, d))
     return assemble(parts, documents, len(ids))
 

@@ -28,18 +28,6 @@ from pytest_compressguard.tasks.lm_scoring import (
 )
 
 
-def _top_k(logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` most likely ids per row, most likely first (ties: the lower id), and their
-    log-probabilities."""
-    k = min(k, logp.shape[1])
-    chosen = np.argpartition(-logp, k - 1, axis=1)[:, :k] if k < logp.shape[1] else None
-    if chosen is None:
-        chosen = np.broadcast_to(np.arange(logp.shape[1]), logp.shape)
-    values = np.take_along_axis(logp, chosen, axis=1)
-    order = np.lexsort((chosen, -values), axis=1)
-    return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(values, order, axis=1)
-
-
 def teacher_record(
     model: Any, ids: Sequence[np.ndarray], k: int, *, chunk: int = POSITION_CHUNK
 ) -> dict[str, np.ndarray]:
@@ -51,7 +39,7 @@ def teacher_record(
             for start in range(0, len(targets), chunk):
                 stop = min(start + chunk, len(targets))
                 logp = tokens.log_softmax(logits[start:stop])
-                found_ids, found_logp = _top_k(logp, k)
+                found_ids, found_logp = tokens.top_k(logp, k)
                 top_ids.append(found_ids.astype(np.int32))
                 top_logp.append(found_logp.astype(np.float32))
                 target.append(logp[np.arange(stop - start), targets[start:stop]])
