@@ -40,6 +40,18 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return x
 
 
+def softmax_pair(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`log_softmax` of ``logits`` and its exponential (the probabilities), from one
+    pass of exponentials."""
+    x = np.array(logits, dtype=np.float64)
+    x -= x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    total = e.sum(axis=-1, keepdims=True)
+    x -= np.log(total)
+    e /= total
+    return x, e
+
+
 def top_k(logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most likely ids of each row of (P, V) ``logp``, most likely first (ties: the
     lower id first; which of several ids tied at the k-th place are kept is unspecified), and
@@ -95,16 +107,21 @@ class PositionScores:
 
 
 def position_scores(
-    logp_teacher: np.ndarray, logp_student: np.ndarray, targets: np.ndarray
+    logp_teacher: np.ndarray,
+    logp_student: np.ndarray,
+    targets: np.ndarray,
+    p_teacher: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """KL, same top-1, and both NLLs of ``targets`` at P positions, from (P, V) float64
-    log-probabilities (:func:`log_softmax`)."""
+    log-probabilities (:func:`log_softmax`; ``p_teacher``: the teacher's probabilities when
+    already computed)."""
     if logp_teacher.shape != logp_student.shape:
         raise ValueError(
             f"teacher and student give {logp_teacher.shape[-1]} and {logp_student.shape[-1]} "
             "log-probabilities per position: token metrics need one vocabulary"
         )
-    kl = np.maximum(np.einsum("ij,ij->i", np.exp(logp_teacher), logp_teacher - logp_student), 0.0)
+    p = np.exp(logp_teacher) if p_teacher is None else p_teacher
+    kl = np.maximum(np.einsum("ij,ij->i", p, logp_teacher - logp_student), 0.0)
     same = logp_teacher.argmax(axis=1) == logp_student.argmax(axis=1)
     rows = np.arange(len(targets))
     return kl, same, -logp_teacher[rows, targets], -logp_student[rows, targets]

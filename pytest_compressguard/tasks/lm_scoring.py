@@ -10,6 +10,7 @@ outlives its chunk.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,12 @@ from pytest_compressguard.core.errors import DataError
 from pytest_compressguard.metrics import tokens
 
 #: Positions whose float64 log-probabilities are held at once (x vocabulary x 8 bytes, x 2).
-POSITION_CHUNK = 512
+POSITION_CHUNK = 256
 #: The most likely tokens kept per position and model, for failure messages.
 TOP = 3
+#: numpy releases the GIL in its array loops: the teacher's log-softmax runs beside the
+#: student's.
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compressguard-softmax")
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,10 @@ def score_documents(
             targets = ids[d][1:]
             for start in range(0, len(targets), chunk):
                 stop = min(start + chunk, len(targets))
-                logp_t = tokens.log_softmax(lt[start:stop])
+                both = _POOL.submit(tokens.softmax_pair, lt[start:stop])
                 logp_s = tokens.log_softmax(ls[start:stop])
-                found = tokens.position_scores(logp_t, logp_s, targets[start:stop])
+                logp_t, p_t = both.result()
+                found = tokens.position_scores(logp_t, logp_s, targets[start:stop], p_t)
                 tops = (*_top(logp_t, lt[start:stop]), *_top(logp_s, ls[start:stop]))
                 parts.append((*found, *tops))
                 documents.append(np.full(stop - start, d))
