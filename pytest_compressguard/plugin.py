@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pytest_compressguard import options
-from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.errors import CompressGuardError, SnapshotSettingsError
 from pytest_compressguard.guard import Guard
 from pytest_compressguard.models.base import Model
 from pytest_compressguard.models.spec import parse_spec
@@ -45,6 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
         cache_dir = config.cache.mkdir("compressguard")
     state = SessionState(settings, cache_dir)
     if not hasattr(config, "workerinput"):  # xdist workers have no terminal of their own
+        try:  # said once, before any test runs, not in the setup of every test
+            state.check_snapshots()
+        except SnapshotSettingsError as exc:
+            raise pytest.UsageError(f"compressguard: {exc}") from None
         from pytest_compressguard.report.progress import TerminalProgress
 
         state.attacks.progress = TerminalProgress(config)

@@ -3,6 +3,7 @@ sessions get one sentence, and a session of snapshots never imports torch."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -234,14 +235,16 @@ def test_what_the_snapshot_cannot_answer_fails_with_one_sentence(pytester, tiny_
     again = gate(
         pytester, stored, tiny_models.student, tiny_models.dev, "--max-length=64", "--pooling=mean"
     )
-    again.assert_outcomes(errors=3)
-    again.stdout.fnmatch_lines(
+    assert again.ret == pytest.ExitCode.USAGE_ERROR  # said once, before any test runs
+    said = f"*snapshot {snap} was written with other output settings*"
+    again.stderr.fnmatch_lines(
         [
-            f"*snapshot {snap} was written with other output settings: --max-length 128 in the "
-            "snapshot, 64 in this session; --pooling 'cls' in the snapshot, 'mean' in this "
-            "session*"
+            f"ERROR: compressguard: snapshot {snap} was written with other output settings: "
+            "--max-length 128 in the snapshot, 64 in this session; --pooling 'cls' in the "
+            "snapshot, 'mean' in this session*"
         ]
     )
+    assert len(fnmatch.filter((again.stdout.str() + again.stderr.str()).splitlines(), said)) == 1
 
 
 def test_a_damaged_snapshot_is_refused(pytester, tiny_models, tmp_path):

@@ -15,6 +15,11 @@ class ModelLoadError(CompressGuardError):
     """A model that cannot be loaded or cannot give what is asked of it."""
 
 
+class SnapshotSettingsError(ModelLoadError):
+    """A snapshot written with other output settings than the session's (known before any
+    test runs: a usage error)."""
+
+
 class DataError(CompressGuardError):
     """Evaluation data that cannot be read or does not fit the models."""
 

@@ -35,7 +35,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_compressguard.core import cache
-from pytest_compressguard.core.errors import CompressGuardError, ModelLoadError
+from pytest_compressguard.core.errors import (
+    CompressGuardError,
+    ModelLoadError,
+    SnapshotSettingsError,
+)
 from pytest_compressguard.core.fingerprints import texts_fingerprint
 from pytest_compressguard.core.types import Encoded, Text
 from pytest_compressguard.models.base import OneOutput
@@ -198,7 +202,7 @@ class Snapshot:
             if self.settings.get(name) != value
         ]
         if differ:
-            raise ModelLoadError(
+            raise SnapshotSettingsError(
                 f"snapshot {self.path} was written with other output settings: "
                 + "; ".join(differ)
                 + " (use the snapshot's settings, or write it again with "

@@ -13,6 +13,7 @@ from pytest_compressguard.core.errors import (
     CompressGuardError,
     DataError,
     ModelLoadError,
+    SnapshotSettingsError,
 )
 from pytest_compressguard.core.lazy import Lazy
 from pytest_compressguard.data.texts import Dataset
@@ -98,6 +99,24 @@ class SessionState:
             "tokenizer": s.tokenizer,
             **task.output_settings(s),
         }
+
+    def check_snapshots(self) -> None:
+        """Raise :class:`SnapshotSettingsError` when a ``snapshot:`` model was written with
+        other output settings than this session's: known before any test runs. Other errors
+        of a snapshot (a missing or damaged file) are left to the fixture that loads it."""
+        from pytest_compressguard.models.snapshot import open_snapshot
+        from pytest_compressguard.models.spec import parse_spec
+
+        s = self.settings
+        for spec in dict.fromkeys(x for x in (s.teacher, *s.student, *s.baseline) if x):
+            try:
+                parsed = parse_spec(spec)
+                if parsed.kind == "snapshot":
+                    open_snapshot(parsed.source).check_settings(self.output_settings())
+            except SnapshotSettingsError:
+                raise
+            except CompressGuardError:
+                continue
 
     def _load(self, spec: str) -> Model:
         """The model, or with a cache directory, a :class:`DeferredModel` when its description
