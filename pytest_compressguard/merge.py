@@ -74,12 +74,33 @@ def check_same(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
                 )
 
 
+def check_once(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
+    """Refuse a report given twice, and two reports that hold the same comparison (the same
+    pair on the same eval set): merging them would count its checks twice."""
+    seen: dict[Path, Path] = {}
+    held: dict[tuple[str, str, str, str | None], Path] = {}
+    for path, records in reports:
+        same = seen.setdefault(path.resolve(), path)
+        if same is not path:
+            raise CompressGuardError(f"{path} is given twice; give each report once")
+        for rec in records:
+            key = (rec["teacher"], rec["student"], rec["dataset"], rec.get("eval_set"))
+            first = held.setdefault(key, path)
+            if first is not path:
+                on = rec.get("eval_set") or rec["dataset"]
+                raise CompressGuardError(
+                    f"{first} and {path} both hold the comparison of {rec['student']} with "
+                    f"{rec['teacher']} on {on}; merge each comparison once (one job per student)"
+                )
+
+
 def merge_reports(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """The records of the reports, checked (:func:`check_same`) and merged per pair and eval
-    set, students in the order they first appear."""
+    """The records of the reports, checked (:func:`check_once`, :func:`check_same`) and merged
+    per pair and eval set, students in the order they first appear."""
     from pytest_compressguard.report.record import from_json, merge
 
     reports = [(Path(p), read_report(Path(p))["comparisons"]) for p in paths]
+    check_once(reports)
     check_same(reports)
     records = [from_json(r) for _, found in reports for r in found]
     students = tuple(dict.fromkeys(r["student"] for r in records))
@@ -89,7 +110,8 @@ def merge_reports(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """``compressguard merge``: print the merged summary and write the reports; exit 1 when
-    a check failed, 2 when the reports cannot be merged."""
+    a check failed, 2 when the reports cannot be merged (unreadable, given twice, holding the
+    same comparison, or made against different teachers or eval data)."""
     try:
         records = merge_reports(args.reports)
     except CompressGuardError as exc:
@@ -127,5 +149,15 @@ def add_parser(commands: Any) -> None:
         "different content, are refused.",
     )
     merge.add_argument("reports", nargs="+", metavar="REPORT", help="a --compressguard-json file")
-    merge.add_argument("--compressguard-json", dest="json", metavar="PATH")
-    merge.add_argument("--compressguard-html", dest="html", metavar="PATH")
+    merge.add_argument(
+        "--compressguard-json",
+        dest="json",
+        metavar="PATH",
+        help="write the merged comparisons as one JSON report of the same shape.",
+    )
+    merge.add_argument(
+        "--compressguard-html",
+        dest="html",
+        metavar="PATH",
+        help="write the merged comparisons as one HTML report.",
+    )

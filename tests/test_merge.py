@@ -155,6 +155,23 @@ def test_reports_that_measure_different_things_are_refused(
     assert f"no such report: {tmp_path / 'none.json'}" in refused(capsys, tmp_path / "none.json")
 
 
+def test_a_comparison_is_merged_once(matrix, tmp_path, capsys):
+    """A report given twice, or two reports holding the same comparison, would count its
+    checks twice: one sentence, exit 2."""
+    _, _, reports = matrix
+    err = refused(capsys, reports[0], reports[1], reports[0])
+    assert err.strip() == f"compressguard merge: {reports[0]} is given twice; give each report once"
+    copy = tmp_path / "copy.json"
+    copy.write_text(reports[0].read_text())
+    rec = json.loads(copy.read_text())["comparisons"][0]
+    err = refused(capsys, reports[0], copy)
+    assert err.strip() == (
+        f"compressguard merge: {reports[0]} and {copy} both hold the comparison of "
+        f"{rec['student']} with {rec['teacher']} on {rec['dataset']}; merge each comparison "
+        "once (one job per student)"
+    )
+
+
 def test_each_baseline_is_checked_on_its_own(tmp_path):
     """A report's teacher and its --baseline differ by design; two reports must agree on each
     of them separately."""
