@@ -35,6 +35,18 @@ SHARED = (
 )
 
 
+#: Help of a shared option where the plugin's would say what the search does not do.
+OWN_HELP = {
+    "eval_data": "labelled data (the plugin's formats): --search-split divides it into a "
+    "calibration and a held-out split; one set.",
+    "batch_size": "examples per forward pass.",
+    "max_length": "truncate inputs to N tokens.",
+    "seed": "seed of the calibration/held-out split and of the bootstrap.",
+    "bootstrap": "paired bootstrap resamples behind the interval of each requirement with a "
+    "@CONFIDENCE; seeded with --seed.",
+}
+
+
 def ini_values(start: Path) -> dict[str, Any]:
     """The pytest ini section of the nearest configuration file (pytest's order of files)."""
     import iniconfig
@@ -86,7 +98,7 @@ def add_parser(commands: Any) -> None:
             dest=dest,
             type=option.parse,
             metavar=option.metavar,
-            help=option.help,
+            help=OWN_HELP.get(dest, option.help),
         )
     parser.add_argument(
         "--require",
@@ -125,7 +137,13 @@ def add_parser(commands: Any) -> None:
         help="once the int8 student passes, also drop upper encoder layers (the head is not "
         "re-trained) while a smaller student still passes.",
     )
-    parser.add_argument("--compressguard-json", dest="json", metavar="PATH")
+    parser.add_argument(
+        "--compressguard-json",
+        dest="json",
+        metavar="PATH",
+        help="write the search's outcome (each requirement on both splits, the groups kept, "
+        "the sizes) as JSON.",
+    )
     parser.add_argument(
         "--compressguard-html",
         dest="html",
