@@ -144,6 +144,9 @@ def test_a_rerun_reads_the_cache_and_gives_identical_results(pytester, tiny_mode
     (first_out, first), (second_out, second) = reports
     assert "read from the cache" not in first_out
     assert first_out.count("compressguard: attack on ") == 2
+    for role, model in (("teacher", tiny_models.teacher), ("student", tiny_models.student)):
+        # the line names the eval set the attack runs on
+        assert f"attack on {role} {model} (bert-attack) on {tiny_models.dev}: " in first_out
     assert second_out.count(": read from the cache (") == 2
     assert first["attack"]["cached"] == {"teacher": False, "student": False}
     assert second["attack"]["cached"] == {"teacher": True, "student": True}

@@ -196,7 +196,7 @@ class AttackRunner:
         texts, contexts = split_side([dataset.texts[i] for i in indices], settings.side)
         parts = self._key_parts(settings, dataset, indices, labels)
         store = None
-        label = f"{role} {model.spec.text} ({settings.recipe})"
+        label = f"{role} {model.spec.text} ({settings.recipe}) on {dataset.spec}"
         if model.spec.kind == "snapshot":  # the run stored with the model's outputs
             described = (
                 f"recipe {settings.recipe}, candidates {settings.k}, {len(indices)} examples "
