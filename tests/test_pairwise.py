@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
 from pytest_compressguard.engine.pairwise import pair_metrics, pairwise
@@ -36,7 +35,7 @@ def loop_pair(pa, pb, y, ea, eb, k):
         "accuracy_drop": (sum(ra) - sum(rb)) / n,
         "label_loyalty": sum(np.argmax(pa[i]) == np.argmax(pb[i]) for i in range(n)) / n,
         "probability_loyalty": float(
-            np.mean([1 - jensenshannon(pa[i], pb[i], base=2) for i in range(n)])
+            np.mean([1 - reference.js_distance(pa[i], pb[i]) for i in range(n)])
         ),
         "kl_divergence": float(np.mean([entropy(pa[i], pb[i]) for i in range(n)])),
         "flips": sum(ra[i] != rb[i] for i in range(n)) / n,
