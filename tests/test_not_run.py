@@ -11,7 +11,7 @@ import pytest
 from pytest_compressguard import Comparison, assert_kl_divergence
 from pytest_compressguard.core.check import NotRun
 from pytest_compressguard.engine.unreached import unreached
-from pytest_compressguard.report import terminal
+from pytest_compressguard.report import html, terminal
 from pytest_compressguard.report.record import from_json, merge, record, to_json
 
 WHY = "not reached: the test stopped at its first failed assertion (error_overlap)"
@@ -82,6 +82,8 @@ def test_a_stopped_test_records_its_unreached_assertions():
         "k": 10,
     }
     assert terminal._checks({**rec, "error": None}) == "1 failed, 3 not run"
+    text = html.render([to_json(rec)])
+    assert "0 of 4 checks passed, 3 not run" in text
 
 
 def test_not_run_merges_across_workers_and_older_records_have_none():
