@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_compressguard.assertions import Assertions
-from pytest_compressguard.core.check import Check
+from pytest_compressguard.core.check import Check, NotRun
 from pytest_compressguard.engine.checks import evaluate
 from pytest_compressguard.engine.comparison import Comparison
+from pytest_compressguard.engine.unreached import unreached
 
 
 def _built(factory: Callable[..., Comparison]) -> Any:
@@ -34,7 +35,8 @@ class Guard(Assertions):
 
     A check's metric that cannot be measured fails its assertion with the comparison's
     sentence. :meth:`for_test` binds a view to a test: its checks know their test and reach
-    ``--junitxml``; every view of one comparison shares its checks and its metrics.
+    ``--junitxml``; every view of one comparison shares its checks, the assertions its tests
+    never reached (:attr:`not_run`) and its metrics.
     """
 
     def __init__(
@@ -43,9 +45,11 @@ class Guard(Assertions):
         checks: list[Check] | None = None,
         test: str | None = None,
         properties: list[tuple[str, object]] | None = None,
+        not_run: list[NotRun] | None = None,
     ) -> None:
         self.comparison = comparison
         self.checks: list[Check] = [] if checks is None else checks
+        self.not_run: list[NotRun] = [] if not_run is None else not_run
         self._test = test
         self._properties = properties
 
@@ -63,7 +67,24 @@ class Guard(Assertions):
     def for_test(self, test: str, properties: list[tuple[str, object]] | None = None) -> Guard:
         """This guard as seen by one test: the same comparison and checks (shared), its
         checks recorded with ``test`` and added to the test's ``properties`` (JUnit XML)."""
-        return Guard(self.comparison, self.checks, test, properties)
+        return Guard(self.comparison, self.checks, test, properties, self.not_run)
+
+    def stopped(self, test: str, function: Callable[..., Any], error: BaseException) -> None:
+        """Record as not run the assertions that ``function`` (the test ``test``) makes after
+        the check that failed with ``error``, when its source tells them (see
+        :mod:`pytest_compressguard.engine.unreached`); nothing when ``error`` is not the
+        failure of the test's last check."""
+        made = [c for c in self.checks if c.test == test]
+        if not made or made[-1].passed or str(error) != made[-1].message:
+            return
+        reason = f"not reached: the test stopped at its first failed assertion ({made[-1].label})"
+        for p in unreached(function, [c.metric for c in made]):
+            param = p.param
+            if param is None and p.param_name not in (None, "recipe"):
+                param = self.comparison.ood_k  # as the check would have had it
+            self.not_run.append(
+                NotRun(p.metric, p.op, p.threshold, reason, test, p.param_name, param, p.confidence)
+            )
 
     def _check(
         self,

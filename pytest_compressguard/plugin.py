@@ -202,6 +202,16 @@ def guard(request: pytest.FixtureRequest, compressguard_comparison: Guard) -> Gu
     return compressguard_comparison.for_test(request.node.nodeid, request.node.user_properties)
 
 
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """A test stopped by a failed check: the assertions it never reached are recorded as
+    not run (the reports show them)."""
+    guard = getattr(item, "funcargs", {}).get("guard")
+    function = getattr(item, "function", None)
+    if call.when == "call" and call.excinfo is not None and isinstance(guard, Guard):
+        if function is not None:
+            guard.stopped(item.nodeid, function, call.excinfo.value)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist controller: collect the comparisons a worker recorded."""

@@ -11,6 +11,31 @@ from typing import Any
 
 FIGURES = ("knn", "scatter", "confusion", "per-class", "attack", "pairwise")
 LAPTOP = {"width": 1366, "height": 768}
+#: The smallest rendered font (CSS px) of each plot of a section: each SVG text's computed
+#: font size times the scale its SVG is drawn at (from the screen transform).
+SMALLEST_FONT = """key => [...document.querySelectorAll(`section#${key} svg.plot`)].map(svg =>
+  Math.min(...[...svg.querySelectorAll('text')].map(t => {
+    const m = t.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b);
+  })))"""
+#: Each verdict card's model name: its text, the character before each line break (found from
+#: the boxes of its characters, via Range.getClientRects) and whether it overflows its card.
+NAME_BREAKS = """() => [...document.querySelectorAll('.card > code')].map(code => {
+  const before = []; let top = null, last = '';
+  const walk = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange(); range.setStart(node, i); range.setEnd(node, i + 1);
+      const box = [...range.getClientRects()].find(r => r.width > 0);
+      if (!box) continue;
+      if (top !== null && box.top > top + 2) before.push(last);
+      top = box.top; last = node.data[i];
+    }
+  }
+  const card = code.closest('.card').getBoundingClientRect();
+  return {name: code.textContent, before,
+          overflows: code.getBoundingClientRect().right > card.right + 0.5};
+})"""
 
 
 def chromium() -> str | None:
@@ -31,17 +56,19 @@ def inspect(
     full_page: bool = True,
     height: int = LAPTOP["height"],
 ) -> dict[str, Any]:
-    """Load ``report`` at a laptop's width and return console errors, each section's title
-    and height, the plots of each figure section and each section asked for as (width,
-    height, marks), the page width, the printed PDF's page count; a screenshot (of the whole
-    page, or of the first ``height`` pixels) goes to ``screenshot``."""
+    """Load ``report`` at a laptop's width (the report's default) and return console errors,
+    each section's title and height, the plots of each figure section and each section asked
+    for as (width, height, marks) and their smallest rendered fonts, how the verdict cards
+    break their model names (:data:`NAME_BREAKS`), the page width, the printed PDF's page
+    count; a screenshot (of the whole page, or of the first ``height`` pixels) goes to
+    ``screenshot``."""
     from playwright.sync_api import sync_playwright
 
     binary = chromium()
     if binary is None:
         raise RuntimeError("needs Debian's chromium and the playwright package")
     problems: list[str] = []
-    found: dict[str, Any] = {"sections": {}, "plots": {}}
+    found: dict[str, Any] = {"sections": {}, "plots": {}, "fonts": {}}
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=binary,
@@ -69,6 +96,8 @@ def inspect(
                 marks = plots.nth(i).locator("rect, circle, polyline").count()
                 shapes.append((box["width"], box["height"], marks))
             found["plots"][key] = shapes
+            found["fonts"][key] = page.evaluate(SMALLEST_FONT, key)
+        found["names"] = page.evaluate(NAME_BREAKS)
         found["page_width"] = page.evaluate("document.documentElement.scrollWidth")
         page.screenshot(path=str(screenshot), full_page=full_page)
         page.emulate_media(media="print")

@@ -3,6 +3,7 @@ real browser (headless Chromium) without a console error."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -13,16 +14,20 @@ from pathlib import Path
 import pytest
 from markupsafe import escape  # the escaping of the Jinja2 template (&#39; for a quote)
 
-from pytest_compressguard.report import html
+from pytest_compressguard.report import checks_section, html
 from tests import browser
 
 GATE = """
+from pytest_compressguard import assert_kl_divergence
+
 def test_loyal(guard):
     guard.assert_label_loyalty(min=0.9, confidence=0.95)
     guard.assert_accuracy_drop(max=0.05)
 
 def test_strict(guard):
     guard.assert_error_overlap(min=0.99)
+    guard.assert_flips(max=1.0)  # never reached: the test stops at the check above
+    assert_kl_divergence(guard, max=10.0)
 
 def test_representation(guard):
     guard.assert_knn_agreement(min=0.0, k=5)
@@ -80,7 +85,7 @@ def test_the_report_is_self_contained_and_has_every_section(report):
         # not written by the search, no search section
         assert f'<section id="{key}"><h2>{title}</h2>' in text
     for record in document["comparisons"]:
-        assert f"<code>{record['student']}</code>" in text
+        assert checks_section.model_name(record["student"]) in text
         for check in record["checks"]:
             if not check["passed"]:  # the examples behind each failed check
                 assert escape(check["message"]) in text
@@ -120,6 +125,34 @@ def test_chromium_renders_every_section_without_console_errors(report, tmp_path)
     assert found["page_width"] <= browser.LAPTOP["width"]  # no sideways scrolling
     assert found["pdf_pages"] >= 2  # printable, and paginated
     assert shot.stat().st_size > 10_000
+    assert all(found["fonts"][key] for key in browser.FIGURES)
+    _readable(found)
+    # three students with long specs, as the demo's: three figures a row, narrow cards
+    demo = copy.deepcopy(document["comparisons"])
+    demo.append(copy.deepcopy(demo[-1]))
+    for r, name in zip(demo, DEMO_NAMES, strict=True):
+        r["student"] = name
+    (tmp_path / "demo.html").write_text(html.render(demo))
+    found = browser.inspect(tmp_path / "demo.html", (), tmp_path / "demo.png")
+    assert found["console_errors"] == [] and len(found["plots"]["per-class"]) == 3
+    _readable(found)
+
+
+DEMO_NAMES = (
+    "onnx-int8:examples/demo/build/teacher",
+    "int8:examples/demo/build/teacher",
+    "examples/demo/build/a-distilled-student-of-six-layers-for-sst2",
+)
+
+
+def _readable(found: dict) -> None:
+    """Every figure's smallest text is at least 10 px at the default width, and each verdict
+    card breaks its model name only after a separator, inside the card."""
+    for key, fonts in found["fonts"].items():
+        assert all(px >= 10 for px in fonts), (key, fonts)
+    assert found["names"]
+    for name in found["names"]:
+        assert set(name["before"]) <= {"/", ":"} and not name["overflows"], name
 
 
 def test_the_scatter_keeps_a_seeded_sample_of_large_data():
@@ -166,3 +199,99 @@ def test_text_from_users_is_escaped_everywhere():
     assert "<script" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown, as text
     assert 'id="failures"' in text and "&lt;script&gt;alert(1)&lt;/script&gt; " in text
+
+
+def test_assertions_after_a_failed_check_are_shown_as_not_run(report):
+    """test_strict stops at its first failed assertion for the int8-free student (the ONNX
+    copy of the teacher passes it): the two assertions after it are recorded as not run, with
+    why, and the card and the metric table show them."""
+    path, document = report
+    text = path.read_text()
+    why = "not reached: the test stopped at its first failed assertion (error_overlap)"
+    stopped, whole = document["comparisons"]
+    assert [(n["metric"], n["op"], n["threshold"], n["reason"]) for n in stopped["not_run"]] == [
+        ("flips", "<=", 1.0, why),
+        ("kl_divergence", "<=", 10.0, why),
+    ]
+    assert {n["test"] for n in stopped["not_run"]} == {"test_gate.py::test_strict[student]"}
+    assert "not_run" not in whole and len(whole["checks"]) == len(stopped["checks"]) + 2
+    passed = sum(c["passed"] for c in stopped["checks"])
+    assert f"{passed} of {len(whole['checks'])} checks passed, 2 not run" in text
+    assert f"&#8211; not run: flips, kl_divergence ({why})" in text  # the card
+    assert f'<span class="check skip" title="{why}">&#8211; not run: &lt;= 1</span>' in text
+    assert html.render(document["comparisons"], document["pairwise"]) == text
+    older = [{k: v for k, v in r.items() if k != "not_run"} for r in document["comparisons"]]
+    before = html.render(older)  # a report written before: read as it was
+    assert "checks passed, " not in before and 'class="check skip"' not in before
+
+
+def test_every_plot_of_an_asserted_metric_draws_its_threshold(report):
+    """kNN agreement's threshold is a dashed line marked at its k; the asserted attack drop
+    is the lowest accuracy after the attack it allows; the worst-class drop, a dash on each
+    class's student bar."""
+    _, document = report
+    records = copy.deepcopy(document["comparisons"])
+    for r in records:
+        for c in r["checks"]:
+            c["threshold"] = {"knn_agreement": 0.7, "student_attack_drop": 0.5}.get(
+                c["metric"], c["threshold"]
+            )
+    worst = {"metric": "worst_class_drop", "op": "<=", "threshold": 0.05, "value": 0.0}
+    records[0]["checks"].append({**worst, "passed": True, "test": "t"})
+    text = html.render(records)
+    figure = text.split('<section id="knn">')[1].split("</section>")[0]
+    assert figure.count('<g class="threshold">') == 1  # both students asserted the same
+    assert "asserted \u2265 0.7 at k=5" in figure
+    attack = text.split('<section id="attack">')[1].split("</section>")[0]
+    before = [r["metrics"]["student_attack_accuracy_before"] for r in records]
+    assert attack.count('<line class="threshold"') == 2
+    for b in before:
+        assert f"the asserted drop needs after \u2265 {b * 0.5:.4f}" in attack
+    bars = text.split('<section id="per-class">')[1].split("</section>")[0].split("<figure>")
+    classes = len(records[0]["per_class"]["teacher"])
+    assert bars[1].count('<line class="threshold"') == classes  # the asserting student's
+    assert '<line class="threshold"' not in bars[2]
+
+
+def test_the_menu_lists_only_sections_with_content():
+    """A gate of precomputed predictions ran no attack, compared no embeddings and failed no
+    check: those sections say why on the page and stay out of the menu."""
+    import numpy as np
+
+    from pytest_compressguard import Comparison
+    from pytest_compressguard.report.record import record
+
+    rng = np.random.default_rng(3)
+    pt = rng.dirichlet([1, 1], 40)
+    guard = Comparison.from_arrays(pt, pt, pt.argmax(axis=1))
+    text = html.render([record(guard)])
+    menu = re.findall(r'<a href="#([\w-]+)">', text.split("<nav>")[1].split("</nav>")[0])
+    assert menu == ["verdict", "metrics", "scatter", "confusion", "per-class"]
+    assert "No attack ran in this session" in text and 'id="knn"' in text  # still on the page
+
+
+def test_model_names_break_only_after_separators():
+    name = "onnx-int8:examples/demo/build/teacher"
+    shown = str(checks_section.model_name(name))
+    assert re.sub(r"<[^>]+>", "", shown) == name  # the whole name, as copied
+    assert shown.count("<wbr>") == name.count("/") + name.count(":")
+    assert all(part.endswith(("/", ":</span>", "/</span>")) for part in shown.split("<wbr>")[:-1])
+    long = "models/" + "x" * 60
+    shown = str(checks_section.model_name(long))
+    assert f'title="{long}"' in shown and "\u2026" in shown
+    assert max(len(p) for p in re.sub(r"<[^>]+>", " ", shown).split()) <= checks_section.NAME_PART
+
+
+def test_no_figure_draws_text_under_10_px(report):
+    """At its own size (which the page keeps wherever it fits), every figure's text is at
+    least 10 px: the report's figures, the token-fidelity bars and the search's bars."""
+    from pytest_compressguard.report import figures, tokens_section
+
+    path, _ = report
+    drawn = [
+        path.read_text(),
+        tokens_section.kl_histogram([("a", "#000", [5, 3, 1, 1, 0])], [0, 0.01, 0.1, 1, 5]),
+        figures.sensitivity_bars([("encoder.layer.0", True, [0.1, -0.02])], ["a", "b"]),
+    ]
+    sizes = [float(x) for page in drawn for x in re.findall(r'font-size="([\d.]+)"', page)]
+    assert sizes and min(sizes) >= 10

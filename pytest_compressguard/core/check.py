@@ -10,6 +10,22 @@ from typing import Any
 GENERATED = "<pytest_compressguard generated>"
 
 
+def label(metric: str, param_name: str | None, param: int | str | None) -> str:
+    """A metric with its parameter: ``knn_agreement (k=10)``, ``speedup at batch 32``."""
+    if param_name is None or param is None:
+        return metric
+    if param_name == "batch":
+        return f"{metric} at batch {param}"
+    if param_name == "recipe":
+        return f"{metric} ({param})"
+    return f"{metric} (k={param})"
+
+
+def param_name(data: dict[str, Any]) -> str | None:
+    """The parameter a check's JSON form names (``batch``, ``k`` or ``recipe``), if any."""
+    return next((p for p in ("batch", "k", "recipe") if p in data), None)
+
+
 @dataclass(frozen=True)
 class Check:
     """One ``assert_*`` call, passed or not, as the reports show it.
@@ -33,13 +49,7 @@ class Check:
     @property
     def label(self) -> str:
         """The metric with its parameter: ``knn_agreement (k=10)``, ``speedup at batch 32``."""
-        if self.param_name == "batch":
-            return f"{self.metric} at batch {self.param}"
-        if self.param_name == "recipe":
-            return f"{self.metric} ({self.param})"
-        if self.param_name is not None:
-            return f"{self.metric} (k={self.param})"
-        return self.metric
+        return label(self.metric, self.param_name, self.param)
 
     def to_json(self) -> dict[str, Any]:
         """The check as the JSON report writes it."""
@@ -70,7 +80,7 @@ class Check:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Check:
         """A check read back from :meth:`to_json` (an xdist worker's record)."""
-        name = next((p for p in ("batch", "k", "recipe") if p in data), None)
+        name = param_name(data)
         interval = data.get("interval")
         return cls(
             metric=data["metric"],
@@ -85,3 +95,38 @@ class Check:
             interval=(interval[0], interval[1]) if interval else None,
             message=data.get("message"),
         )
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """An ``assert_*`` call its test never reached, and why (``threshold`` is None when the
+    test's source does not spell it as a number)."""
+
+    metric: str
+    op: str
+    threshold: float | None
+    reason: str
+    test: str | None = None
+    param_name: str | None = None
+    param: int | str | None = None
+    confidence: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The metric with its parameter, as :attr:`Check.label`."""
+        return label(self.metric, self.param_name, self.param)
+
+    def to_json(self) -> dict[str, Any]:
+        """The assertion as the JSON report's ``not_run`` list writes it (its parameter
+        under its name, as a check's)."""
+        out = {f: getattr(self, f) for f in ("metric", "op", "threshold", "test", "reason")}
+        if self.param_name is not None:
+            out[self.param_name] = self.param
+        return out | ({"confidence": self.confidence} if self.confidence is not None else {})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NotRun:
+        """An assertion read back from :meth:`to_json`."""
+        name = param_name(data)
+        fields = {f: data.get(f) for f in ("metric", "op", "threshold", "test", "confidence")}
+        return cls(**fields, reason=data["reason"], param_name=name, param=data.get(name or ""))

@@ -7,6 +7,7 @@ every piece of text that reaches the SVG passes through ``escape``.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -14,6 +15,9 @@ from markupsafe import Markup, escape
 #: Okabe-Ito colours (distinguishable with colour-blindness); the teacher is grey.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 TEACHER = "#7a7a7a"
+#: The colour of an asserted threshold, and how its comparison reads.
+THRESHOLD = "#b3261e"
+SYMBOLS = {">=": "\u2265", "<=": "\u2264"}
 #: Outcome colours of the scatter: both right, both wrong, only the teacher right, only the
 #: student right.
 OUTCOMES = (
@@ -24,9 +28,13 @@ OUTCOMES = (
 )
 
 
-def knn_curves(series: list[tuple[str, str, dict[int, float]]]) -> Markup:
-    """kNN agreement against k (log x axis): one line per (name, colour, {k: value})."""
-    ks = sorted({k for _, _, points in series for k in points})
+def knn_curves(
+    series: list[tuple[str, str, dict[int, float]]],
+    thresholds: tuple[tuple[str, float, int], ...] = (),
+) -> Markup:
+    """kNN agreement against k (log x axis): one line per (name, colour, {k: value}), and a
+    dashed line for each asserted (op, threshold, k), marked at its k."""
+    ks = sorted({k for _, _, points in series for k in points} | {k for *_, k in thresholds})
     w, h, left, right, top, bottom = 640, 300, 48, 16, 14, 40
     xs = {
         k: left + (w - left - right) * (math.log(k) / math.log(max(ks)) if max(ks) > 1 else 0)
@@ -59,6 +67,17 @@ def knn_curves(series: list[tuple[str, str, dict[int, float]]]) -> Markup:
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
                 f"<title>{escape(name)}: k={k}, {v:.4f}</title></circle>"
             )
+    for i, (op, value, k) in enumerate(thresholds):
+        y = _y(value, h, top, bottom)
+        text = f"asserted {SYMBOLS.get(op, op)} {value:g} at k={k}"
+        parts.append(
+            f'<g class="threshold"><line x1="{left}" y1="{y:.1f}" x2="{w - right}" '
+            f'y2="{y:.1f}" stroke="{THRESHOLD}" stroke-width="1.5" stroke-dasharray="6 4"/>'
+            f'<path d="M{xs[k]:.1f} {y - 5:.1f}l5 5l-5 5l-5 -5z" fill="{THRESHOLD}">'
+            f"<title>{escape(text)}</title></path>"
+            f'<text x="{w - right - 4}" y="{y - 5 - 13 * i:.1f}" text-anchor="end" '
+            f'font-size="11" style="fill:{THRESHOLD}">{escape(text)}</text></g>'
+        )
     legend = _legend([(name, colour) for name, colour, _ in series])
     return _svg(w, h, "".join(parts), "kNN agreement against k") + legend
 
@@ -105,10 +124,17 @@ def probability_scatter(sample: dict[str, list[Any]]) -> Markup:
     return _svg(w, h, "".join(parts), "probability scatter") + legend
 
 
-def class_bars(rows: list[tuple[str, float, float, int]], student: str, colour: str) -> Markup:
-    """Teacher and student accuracy per class: rows of (label, teacher, student, support)."""
+def class_bars(
+    rows: list[tuple[str, float, float, int]],
+    student: str,
+    colour: str,
+    allowed: float | None = None,
+) -> Markup:
+    """Teacher and student accuracy per class: rows of (label, teacher, student, support);
+    with an asserted largest drop ``allowed``, a dash on each student bar where it must reach
+    (the teacher's accuracy minus ``allowed``)."""
     bar, gap, left = 9, 8, 130
-    w = 560
+    w = 520  # two abreast in the page's column
     h = len(rows) * (2 * bar + gap) + 34
     scale = w - left - 60
     parts = []
@@ -133,12 +159,30 @@ def class_bars(rows: list[tuple[str, float, float, int]], student: str, colour: 
                 f'<text x="{left + scale * value + 4:.1f}" y="{y + j * bar + bar - 2}" '
                 f'font-size="10">{value:.3f}</text>'
             )
-    legend = _legend([("teacher", TEACHER), (student, colour)])
-    return _svg(w, h, "".join(parts), "per-class accuracy") + legend
+        if allowed is not None:
+            floor = max(0.0, min(1.0, t - allowed))
+            parts.append(_dash(left + scale * floor, y + bar - 2, y + 2 * bar + 1, t - allowed))
+    entries = [("teacher", TEACHER), (student, colour)]
+    if allowed is not None:
+        entries.append((f"the least worst_class_drop \u2264 {allowed:g} allows", THRESHOLD))
+    return _svg(w, h, "".join(parts), "per-class accuracy") + _legend(entries)
 
 
-def attack_bars(models: list[tuple[str, str, float, float]]) -> Markup:
-    """Accuracy before and after the attack: (name, colour, before, after) per model."""
+def _dash(x: float, y1: float, y2: float, value: float) -> str:
+    """A vertical threshold mark at ``x`` from ``y1`` to ``y2`` (its ``value`` on hover)."""
+    return (
+        f'<line class="threshold" x1="{x:.1f}" y1="{y1:.1f}" x2="{x:.1f}" y2="{y2:.1f}" '
+        f'stroke="{THRESHOLD}" stroke-width="2"><title>needs {SYMBOLS[">="]} {value:.4f}'
+        "</title></line>"
+    )
+
+
+def attack_bars(
+    models: list[tuple[str, str, float, float]], floors: dict[str, float] | None = None
+) -> Markup:
+    """Accuracy before and after the attack: (name, colour, before, after) per model; a
+    model's floor (the lowest accuracy after that its asserted drop allows) is a dashed line
+    across its after bar."""
     group, bar = 150, 44
     w, h, left, top, bottom = max(360, 60 + group * len(models)), 280, 48, 16, 64
     parts = _axes(w, h, left, 12, top, bottom, "", "accuracy on the attacked examples")
@@ -155,6 +199,16 @@ def attack_bars(models: list[tuple[str, str, float, float]]) -> Markup:
                 f'font-size="11">{value:.2f}</text>'
                 f'<text x="{x + j * (bar + 6) + bar / 2}" y="{h - bottom + 14}" '
                 f'text-anchor="middle" font-size="10">{label}</text>'
+            )
+        floor = (floors or {}).get(name)
+        if floor is not None:
+            y = _y(floor, h, top, bottom)
+            x0 = x + bar + 6
+            parts.append(
+                f'<line class="threshold" x1="{x0 - 4}" y1="{y:.1f}" x2="{x0 + bar + 4}" '
+                f'y2="{y:.1f}" stroke="{THRESHOLD}" stroke-width="2" stroke-dasharray="5 3">'
+                f"<title>{escape(name)}: the asserted drop needs after "
+                f"{SYMBOLS['>=']} {floor:.4f}</title></line>"
             )
         drop = (before - after) / before if before else 0.0
         parts.append(
@@ -258,10 +312,18 @@ def clip(text: str, width: int, *, keep_end: bool = False) -> str:
 
 
 def _svg(w: int, h: int, body: str, label: str) -> Markup:
+    """A figure drawn at its own size (``w`` CSS px wide), narrower only in a narrower column
+    (the stylesheet's ``max-width: 100%``): its text is as large as drawn wherever it fits."""
     return Markup(
-        f'<svg class="plot" viewBox="0 0 {w} {h}" style="max-width:{w}px" role="img" '
+        f'<svg class="plot" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
     )
+
+
+def width(figure: Markup) -> int:
+    """The width (CSS px) a figure of this module is drawn at: its first SVG's."""
+    found = re.search(r'<svg class="plot" width="(\d+)"', figure)
+    return int(found.group(1)) if found else 0
 
 
 def _y(value: float, h: int, top: int, bottom: int) -> float:

@@ -3,7 +3,8 @@
 Rendered from the same records as the JSON report (and the pairwise table), so an xdist
 controller that never loaded a model writes the same page. The page is the Jinja2 template
 ``templates/report.html`` (autoescaped) with the stylesheet ``templates/report.css``
-inlined; the figures come from ``figures.py``. Sections: verdict, metrics, kNN agreement by
+inlined; the figures come from ``figures.py``, the verdict cards, the metric table and the
+failed checks from ``checks_section.py``. Sections: verdict, metrics, kNN agreement by
 k, probability scatter, confusion matrix, per-class accuracy, attack, pairwise (when asked
 for), the failed checks with the examples behind them, and for a student that
 ``compressguard search`` wrote, how the search found it.
@@ -12,7 +13,6 @@ for), the failed checks with the examples behind them, and for a student that
 from __future__ import annotations
 
 import functools
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,15 @@ import jinja2
 from markupsafe import Markup
 
 from pytest_compressguard.core.version import __version__
-from pytest_compressguard.metrics.catalogue import CATALOGUE, GROUPS, METRICS
-from pytest_compressguard.report import figures, terminal, tokens_section
-from pytest_compressguard.report.terminal import metric_value, summary
+from pytest_compressguard.metrics.catalogue import CATALOGUE
+from pytest_compressguard.report import checks_section, figures, terminal, tokens_section
 from pytest_compressguard.tasks import DEFAULT, TASKS, Task
 
 #: At most this many classes are drawn in the per-class and confusion figures.
 MAX_CLASSES = 20
+#: The narrowest column of a grid of figures (CSS px); a grid's columns are as wide as its
+#: widest figure, so that no figure is drawn smaller than its own size where the page allows.
+COLUMN = 340
 SECTIONS = (
     ("verdict", "Verdict"),
     ("metrics", "Metrics"),
@@ -41,10 +43,6 @@ SECTIONS = (
     ("pairwise", "Pairwise"),
     ("failures", "Failed checks"),
     ("search", "How the student was found"),
-)
-_GROUPS = tuple(
-    (title, [m.name for m in CATALOGUE if m.group == group and m.shown])
-    for group, title in GROUPS.items()
 )
 _PAIRWISE_SHOWN = tuple(m.name for m in CATALOGUE if m.pairwise_figure)
 
@@ -72,25 +70,34 @@ def render(records: list[dict[str, Any]], pairwise: Pairwise | None = None) -> s
     colours = {
         r["student"]: figures.PALETTE[i % len(figures.PALETTE)] for i, r in enumerate(records)
     }
+    content = {
+        "verdict": checks_section.verdict(records),
+        "metrics": checks_section.metric_table(records),
+        "knn": _knn(records, colours),
+        "scatter": _scatter(records),
+        "confusion": _confusion(records),
+        "per_class": _per_class(records, colours),
+        "attack": _attack(records, colours),
+        "pairwise": _pairwise(pairwise),
+        "failures": checks_section.failures(records),
+        "answers": _answers(records),
+        "tokens": tokens_section.rows(records, colours),
+        "searched": _searched(records),
+    }
+    shown = sections(records)
     return _template().render(
         css=Markup(resources.files(__package__).joinpath("templates/report.css").read_text()),
         version=__version__,
-        sections=sections(records),
+        sections=shown,
+        menu=menu(shown, content),
         teachers=sorted({r["teacher"] for r in records}),
         datasets=sorted({f"{r['dataset']} (n={r['n']})" for r in records}),
         students=len(records),
-        verdict=_verdict(records),
-        metrics=_metric_table(records),
-        knn=_knn(records, colours),
-        scatter=_scatter(records),
-        confusion=_confusion(records),
-        per_class=_per_class(records, colours),
-        attack=_attack(records, colours),
-        pairwise=_pairwise(pairwise),
-        failures=_failures(records),
-        answers=_answers(records),
-        tokens=tokens_section.rows(records, colours),
-        searched=_searched(records),
+        columns={
+            key: column([item["figure"] for item in content[key]])
+            for key in ("scatter", "confusion", "per_class")
+        },
+        **content,
     )
 
 
@@ -104,7 +111,8 @@ def _template() -> jinja2.Template:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters["metric"] = _format
+    environment.filters["metric"] = checks_section.format_metric
+    environment.filters["model"] = checks_section.model_name
     environment.filters["pct"] = lambda x: "–" if x is None else f"{x:.2f}"
     return environment.get_template("report.html")
 
@@ -121,6 +129,22 @@ def sections(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     if not any(r.get("search") for r in records):
         left_out.add("search")
     return [(key, title) for key, title in SECTIONS if key not in left_out]
+
+
+#: The content each section shows (a key of :func:`render`'s ``content``).
+_CONTENT = {"per-class": "per_class", "search": "searched"}
+
+
+def menu(shown: list[tuple[str, str]], content: dict[str, Any]) -> list[tuple[str, str]]:
+    """The sections of ``shown`` that have content (the menu lists no empty section: one
+    that only says why it is empty stays on the page, out of the menu)."""
+    full = [(key, title) for key, title in shown if content[_CONTENT.get(key, key)]]
+    return full if full else shown[:1]
+
+
+def column(shown: list[Markup | None]) -> int:
+    """The narrowest column (CSS px) a grid of these figures needs: its widest figure's."""
+    return max([COLUMN, *(figures.width(f) for f in shown if f is not None)])
 
 
 def _task(record: dict[str, Any]) -> Task:
@@ -154,112 +178,10 @@ def _answers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _status(record: dict[str, Any]) -> str:
-    if record.get("error") or any(not c.passed for c in record["checks"]):
-        return "fail"
-    return "pass" if record["checks"] else "none"
-
-
 def _label(record: dict[str, Any]) -> str:
     """The student, and its eval set's name when the session had several."""
     name = record.get("eval_set")
     return f"{record['student']} [{name}]" if name else record["student"]
-
-
-def _verdict(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One card per student: rejected when any of its eval sets fails."""
-    students: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        students.setdefault(r["student"], []).append(r)
-    cards = []
-    for student, rows in students.items():
-        statuses = [_status(r) for r in rows]
-        status = "fail" if "fail" in statuses else "pass" if "pass" in statuses else "none"
-        cards.append(
-            {
-                "status": status,
-                "badge": {"fail": "REJECT", "pass": "ACCEPT", "none": "NO CHECKS"}[status],
-                "student": student,
-                "sets": [
-                    {
-                        "name": r.get("eval_set"),
-                        "headline": summary(r) or "no metrics measured",
-                        "passed": sum(c.passed for c in r["checks"]),
-                        "checks": len(r["checks"]),
-                        "error": r.get("error"),
-                        "failed": [c for c in r["checks"] if not c.passed],
-                    }
-                    for r in rows
-                ],
-            }
-        )
-    return cards
-
-
-def _format(value: Any, name: str) -> str:
-    """``value`` of metric ``name`` as its catalogue entry displays it."""
-    if value is None:
-        return "\u2013"
-    display = METRICS[name].display
-    if display == "bytes":
-        exponent = min(3, max(0, int(math.log(max(value, 1), 1024))))
-        return f"{value / 1024**exponent:,.1f} {('B', 'KiB', 'MiB', 'GiB')[exponent]}"
-    if display == "count":
-        exponent = min(3, max(0, int(math.log10(max(value, 1)) // 3)))
-        return f"{value / 1000**exponent:,.{1 if exponent else 0}f}{('', 'k', 'M', 'G')[exponent]}"
-    if display == "times":
-        return f"{value:.2f}\u00d7"
-    if display == "queries":
-        return f"{value:.1f}"
-    return f"{value:.4f}"
-
-
-def _mark(c: Any) -> str:
-    """A check as the metric table's cell notes it: ``>= 0.9 (95% CI) k=5``."""
-    text = f"{c.op} {c.threshold:g}"
-    if c.interval is not None:
-        text += f" ({c.confidence:.0%} CI)"
-    if c.param_name is not None:
-        text += f" batch {c.param}" if c.param_name == "batch" else f" {c.param_name}={c.param}"
-    return text
-
-
-def _metric_table(records: list[dict[str, Any]]) -> dict[str, Any]:
-    groups = []
-    for group, names in _GROUPS:
-        rows = []
-        for name in names:
-            if all(metric_value(r, name) is None for r in records):
-                continue
-            cells = []
-            for r in records:
-                checks = [c for c in r["checks"] if c.metric == name]
-                cells.append(
-                    {
-                        "value": metric_value(r, name),
-                        "ci": (r.get("ci") or {}).get(name),
-                        "state": ""
-                        if not checks
-                        else "failed"
-                        if any(not c.passed for c in checks)
-                        else "passed",
-                        "marks": [(c.passed, _mark(c)) for c in checks],
-                    }
-                )
-            rows.append({"name": name, "cells": cells})
-        if rows:
-            groups.append({"title": group, "rows": rows})
-    unavailable = []
-    for r in records:
-        reasons: dict[str, list[str]] = {}
-        for metric, why in (r.get("unavailable") or {}).items():
-            reasons.setdefault(why, []).append(metric)
-        unavailable += [(r["label"], ", ".join(ms), why) for why, ms in reasons.items()]
-    return {
-        "students": [r["label"] for r in records],
-        "groups": groups,
-        "unavailable": unavailable,
-    }
 
 
 def _knn(records: list[dict[str, Any]], colours: dict[str, str]) -> Markup | None:
@@ -268,7 +190,22 @@ def _knn(records: list[dict[str, Any]], colours: dict[str, str]) -> Markup | Non
         for r in records
         if (sweep := r["metrics"].get("knn_sweep"))
     ]
-    return figures.knn_curves(series) if series else None
+    asserted = [
+        found
+        for r in records
+        for found in _asserted(r, "knn_agreement")
+        if isinstance(found[2], int)
+    ]
+    return figures.knn_curves(series, tuple(dict.fromkeys(asserted))) if series else None
+
+
+def _asserted(record: dict[str, Any], metric: str) -> list[tuple[str, float, Any]]:
+    """The (op, threshold, param) of each assertion of ``metric`` on the record, run or not."""
+    return [
+        (c.op, c.threshold, c.param)
+        for c in (*record["checks"], *(record.get("not_run") or ()))
+        if c.metric == metric and c.threshold is not None
+    ]
 
 
 def _scatter(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -341,9 +278,12 @@ def _per_class(records: list[dict[str, Any]], colours: dict[str, str]) -> list[d
         if clipped:
             rows = sorted(rows, key=lambda row: row[1] - row[2], reverse=True)[:MAX_CLASSES]
         caption = _task(r).per_class_caption
+        allowed = [t for op, t, _ in _asserted(r, "worst_class_drop")]
         shown.append(
             {
-                "figure": figures.class_bars(rows, r["label"], colours[r["student"]]),
+                "figure": figures.class_bars(
+                    rows, r["label"], colours[r["student"]], min(allowed, default=None)
+                ),
                 "clipped": MAX_CLASSES if clipped else None,
                 "caption": caption,
             }
@@ -353,6 +293,7 @@ def _per_class(records: list[dict[str, Any]], colours: dict[str, str]) -> list[d
 
 def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str, Any] | None:
     models: list[tuple[str, str, float, float]] = []
+    floors: dict[str, float] = {}
     for r in records:
         m = r["metrics"]
         if "student_attack_accuracy_before" not in m:
@@ -362,6 +303,16 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
             models.append(("teacher", figures.TEACHER, before, after))
         before, after = m["student_attack_accuracy_before"], m["student_attack_accuracy_after"]
         models.append((r["label"], colours[r["student"]], before, after))
+        teacher_drop = m.get("teacher_attack_drop")
+        first = (None, (r.get("attack") or {}).get("recipe"))  # the figure's recipe
+        allowed = [t for _, t, recipe in _asserted(r, "student_attack_drop") if recipe in first]
+        allowed += [
+            teacher_drop + t
+            for _, t, recipe in _asserted(r, "attack_drop_gap")
+            if recipe in first and teacher_drop is not None
+        ]
+        if allowed:
+            floors[r["label"]] = before * (1 - min(allowed))
     if not models:
         return None
     attacked = [r for r in records if r.get("attack")]
@@ -373,7 +324,8 @@ def _attack(records: list[dict[str, Any]], colours: dict[str, str]) -> dict[str,
         if a.get("validity")
     ]
     return {
-        "figure": figures.attack_bars(models),
+        "figure": figures.attack_bars(models, floors),
+        "floors": bool(floors),
         "recipe": str(settings.get("recipe")) if settings else None,
         "examples": settings.get("examples"),
         "source": terminal.attack_source(settings),
@@ -411,20 +363,7 @@ def _pairwise(table: Pairwise | None) -> list[dict[str, Any]] | None:
                 "models": one["models"],
                 "roles": one.get("roles") or ["teacher"] + ["student"] * (len(one["models"]) - 1),
                 "figures": shown,
+                "column": column([f["figure"] for f in shown]),
             }
         )
     return views
-
-
-def _failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "student": r["label"],
-            "label": c.label,
-            "test": c.test or "outside a test",
-            "message": c.message or f"{c.label} = {c.value:.4f}, needs {c.op} {c.threshold:g}",
-        }
-        for r in records
-        for c in r["checks"]
-        if not c.passed
-    ]

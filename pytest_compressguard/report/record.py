@@ -1,14 +1,16 @@
 """The JSON record of a comparison, and the merging of records from xdist workers.
 
 A record is a plain dict (the JSON report's ``comparisons`` entries) whose ``checks`` are
-:class:`~pytest_compressguard.checks.Check` objects until :func:`to_json`.
+:class:`~pytest_compressguard.checks.Check` objects until :func:`to_json`, and whose
+``not_run`` (present when a test stopped before some of its assertions; older records have
+none) lists :class:`~pytest_compressguard.core.check.NotRun` objects.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_compressguard.core.check import Check
+from pytest_compressguard.core.check import Check, NotRun
 from pytest_compressguard.core.errors import MissingOutputError
 from pytest_compressguard.core.types import ExampleResult, Text
 from pytest_compressguard.metrics.catalogue import CATALOGUE
@@ -47,6 +49,8 @@ def record(c: Guard) -> dict[str, Any]:
         "metrics": {},
         "checks": list(c.checks),
     }
+    if c.not_run:
+        out["not_run"] = list(c.not_run)
     if c.eval_set is not None:
         out["eval_set"] = c.eval_set
     if c.fingerprints is not None:
@@ -101,6 +105,8 @@ def merge(
         key = (rec["teacher"], rec["student"], rec["dataset"], rec.get("eval_set"))
         if key not in merged:
             merged[key] = {**rec, "metrics": dict(rec["metrics"]), "checks": list(rec["checks"])}
+            if "not_run" in rec:
+                merged[key]["not_run"] = list(rec["not_run"])
             if "unavailable" in rec:
                 merged[key]["unavailable"] = dict(rec["unavailable"])
             continue
@@ -112,12 +118,16 @@ def merge(
             into["ci"] = {**into.get("ci", {}), **rec["ci"]}
         into["metrics"].update(rec["metrics"])
         into["checks"].extend(rec["checks"])
+        if "not_run" in rec:
+            into.setdefault("not_run", []).extend(rec["not_run"])
         if "unavailable" in rec:
             into.setdefault("unavailable", {}).update(rec["unavailable"])
         if into.get("n") is None:
             into["n"] = rec.get("n")
     for rec in merged.values():
         rec["checks"].sort(key=lambda check: check.test or "")  # stable: call order
+        if "not_run" in rec:
+            rec["not_run"].sort(key=lambda assertion: assertion.test or "")
         unavailable = rec.pop("unavailable", {})
         unavailable = {k: v for k, v in unavailable.items() if k not in rec["metrics"]}
         if unavailable:
@@ -136,15 +146,24 @@ def merge(
 
 
 def to_json(rec: dict[str, Any]) -> dict[str, Any]:
-    """A record with its checks as JSON objects."""
-    return {**rec, "checks": [check.to_json() for check in rec["checks"]]}
+    """A record with its checks (and its assertions not run) as JSON objects."""
+    out = {**rec, "checks": [check.to_json() for check in rec["checks"]]}
+    if "not_run" in rec:
+        out["not_run"] = [n.to_json() for n in rec["not_run"]]
+    return out
 
 
 def from_json(rec: dict[str, Any]) -> dict[str, Any]:
-    """A record read back from :func:`to_json` (an xdist worker's, a JSON report's); a
-    record whose checks are typed already is returned as it is."""
+    """A record read back from :func:`to_json` (an xdist worker's, a JSON report's, an older
+    report's without ``not_run``); a record whose checks are typed already is returned as it
+    is."""
     checks = [c if isinstance(c, Check) else Check.from_json(c) for c in rec["checks"]]
-    return {**rec, "checks": checks}
+    out = {**rec, "checks": checks}
+    if "not_run" in rec:
+        out["not_run"] = [
+            n if isinstance(n, NotRun) else NotRun.from_json(n) for n in rec["not_run"]
+        ]
+    return out
 
 
 def _attack_json(a: PairAttack) -> dict[str, Any]:

@@ -36,7 +36,9 @@ def _checks(record: dict[str, Any]) -> str:
         return "error: " + record["error"]
     passed = sum(c.passed for c in record["checks"])
     failed = len(record["checks"]) - passed
+    not_run = len(record.get("not_run") or ())
     parts = [f"{failed} failed" if failed else "", f"{passed} passed" if passed else ""]
+    parts.append(f"{not_run} not run" if not_run else "")
     return ", ".join(p for p in parts if p) or "none"
 
 

@@ -24,7 +24,7 @@ def _bin_label(edges: list[float], i: int) -> str:
 def kl_histogram(series: list[tuple[str, str, list[int]]], edges: list[float]) -> Markup:
     """The share of scored positions in each KL bin (nats), one bar per pair and bin."""
     bins = len(edges)
-    group = max(36, 10 + 12 * len(series))
+    group = max(48, 10 + 12 * len(series))
     w, h, left, top, bottom = max(420, 60 + group * bins), 260, 48, 16, 58
     parts = figures._axes(w, h, left, 12, top, bottom, "KL per position (nats)", "share")
     bar = (group - 10) / max(1, len(series))
@@ -42,7 +42,7 @@ def kl_histogram(series: list[tuple[str, str, list[int]]], edges: list[float]) -
     for i in range(bins):
         parts.append(
             f'<text x="{left + 8 + i * group + (group - 10) / 2:.1f}" y="{h - bottom + 14}" '
-            f'text-anchor="middle" font-size="9">{escape(_bin_label(edges, i))}</text>'
+            f'text-anchor="middle" font-size="10">{escape(_bin_label(edges, i))}</text>'
         )
     body = figures._svg(w, h, "".join(parts), "KL per position")
     return body + figures._legend([(name, colour) for name, colour, _ in series])
