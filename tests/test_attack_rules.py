@@ -5,6 +5,7 @@ which candidates are substitutions, the order words are visited in and the queri
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ class Offers:
     def __init__(self, *offered: str) -> None:
         self.offered = list(offered)
 
-    def substitutes(self, text: str, spans, k: int) -> list[list[str]]:
+    def substitutes(self, text: str, spans: Sequence[tuple[int, int]], k: int) -> list[list[str]]:
         return [self.offered[:k] for _ in spans]
 
 
@@ -37,12 +38,12 @@ def positive_while(*present: str) -> Target:
     return target
 
 
-def first_flip(**kwargs) -> AttackSettings:
+def first_flip(**kwargs: Any) -> AttackSettings:
     """bert-attack's search (the first flip in the substitutes' order), no encoder."""
     return AttackSettings(recipe="bert-attack", **{"min_similarity": 0.0, **kwargs})
 
 
-def best_flip(**kwargs) -> AttackSettings:
+def best_flip(**kwargs: Any) -> AttackSettings:
     """The search that scores every substitute of a word (``synonym``'s, as ``textfooler``'s),
     the lexicon's constraints off: the offered words are the candidates."""
     return AttackSettings(recipe="synonym", antonyms=False, **kwargs)

@@ -5,12 +5,15 @@ rule is checked on numbers that can be worked out by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from pytest_compressguard.core.errors import CompressGuardError
+from pytest_compressguard.core.types import Encoded
 from pytest_compressguard.search import tune
 from pytest_compressguard.search.evaluate import Measured, Reference, measure
 from pytest_compressguard.search.requirements import Requirement, RequirementError, parse
@@ -43,7 +46,7 @@ class Scripted:
         search.candidate = self.candidate
         self.search = search
 
-    def candidate(self, kept, depth=None) -> Candidate:
+    def candidate(self, kept: Sequence[str], depth: int | None = None) -> Candidate:
         search = self.search
         key = frozenset(kept)
         if key not in search._made:
@@ -122,8 +125,7 @@ class _Outputs:
     def __init__(self, probabilities: np.ndarray, embeddings: np.ndarray) -> None:
         self.probabilities, self.embeddings = probabilities, embeddings
 
-    def encode(self, texts):
-        from pytest_compressguard.core.types import Encoded
+    def encode(self, texts: Sequence[str]) -> Encoded:
 
         return Encoded(self.probabilities, self.embeddings)
 
@@ -262,3 +264,77 @@ def test_max_evaluations_is_a_hard_budget(budget, monkeypatch):
     notes = [n for n in outcome.notes if "budget ran out" in n]
     assert notes == ([f"the evaluation budget ran out in the {where} pass"] if where else [])
     assert outcome.best.measured.passes is (budget >= 8)
+
+
+# -- groups and layers of a hand-made stack ---------------------------------------------------
+
+
+def stack(path: Path) -> Path:
+    """``x`` (1 x 2) times layer 0's weight (2 I), layer 1's (3 I), then the head's (5 I): two
+    encoder layers and a head, as an exported transformer names its nodes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def matmul(source: str, weight: str, target: str, name: str) -> Any:
+        return helper.make_node("MatMul", [source, weight], [target], name=name)
+
+    nodes = [
+        matmul("x", "w0", "h0", "/encoder/layer.0/intermediate/dense/MatMul"),
+        matmul("h0", "w1", "h1", "/encoder/layer.1/intermediate/dense/MatMul"),
+        matmul("h1", "wh", "y", "/classifier/MatMul"),
+    ]
+    weights = [
+        numpy_helper.from_array(np.eye(2, dtype=np.float32) * k, name)
+        for name, k in (("w0", 2), ("w1", 3), ("wh", 5))
+    ]
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2]) for n in ("x", "y")]
+    model = helper.make_model(helper.make_graph(nodes, "stack", io[:1], io[1:], weights))
+    model.opset_import[0].version = 17
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def run_graph(path: Path) -> list[float]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": np.array([[1.0, 2.0]], dtype=np.float32)})[0][0].tolist()
+
+
+def test_a_stack_cut_to_one_layer_computes_without_the_dropped_one(tmp_path):
+    """x (1, 2) through 2 I, 3 I and 5 I is (30, 60); keeping one layer, (10, 20), and the
+    dropped layer's weight is gone. Keeping both is the graph itself; none, or three, is
+    refused."""
+    import onnx
+
+    from pytest_compressguard.search.depth import count, truncate
+
+    source = stack(tmp_path / "stack.onnx")
+    assert count(onnx.load(str(source)).graph) == 2 and run_graph(source) == [30.0, 60.0]
+    cut = truncate(source, tmp_path / "one" / "model.onnx", 1)
+    graph = onnx.load(str(cut)).graph
+    assert count(graph) == 1 and run_graph(cut) == [10.0, 20.0]
+    assert sorted(i.name for i in graph.initializer) == ["w0", "wh"]
+    assert run_graph(truncate(source, tmp_path / "two" / "model.onnx", 2)) == [30.0, 60.0]
+    for depth in (0, 3):
+        with pytest.raises(ValueError, match=f"the graph has 2 layers; cannot keep {depth}"):
+            truncate(source, tmp_path / f"{depth}.onnx", depth)
+
+
+def test_the_groups_of_a_cut_stack_are_those_of_the_layers_it_keeps(tmp_path):
+    """Each MatMul with a weight is quantizable (its float32 weight 2 x 2 x 4 bytes); at one
+    layer the search keeps layer 0's group and the head, not layer 1's."""
+    import onnx
+
+    from pytest_compressguard.search.groups import groups, weight_bytes
+
+    source = stack(tmp_path / "stack.onnx")
+    graph = onnx.load(str(source)).graph
+    found = groups(graph)
+    assert list(found) == ["layer 0 feed-forward in", "layer 1 feed-forward in", "head"]
+    assert set(weight_bytes(graph).values()) == {16}
+    search = Search(source, tmp_path / "work", lambda path: None, [KL], None)
+    assert search.layers == 2 and search.bytes == dict.fromkeys(found, 16)
+    path, kept = search.at(1)
+    assert list(kept) == ["layer 0 feed-forward in", "head"] and run_graph(path) == [10.0, 20.0]

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -403,7 +404,7 @@ def test_a_snapshot_without_a_size_says_why(tmp_path):
     )
 
 
-def one_model_snapshot(path, fingerprint: str):
+def one_model_snapshot(path: Path, fingerprint: str) -> Path:
     """A snapshot of a model with no outputs, told apart by its fingerprint."""
     from pytest_compressguard.session.snapshot import write
 
