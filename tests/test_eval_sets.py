@@ -236,6 +236,10 @@ def test_each_set_is_attacked_on_its_own_examples(pytester, pair_models, tiny_mo
     [
         ("dev=data/sick_test.tsv", "dev", "data/sick_test.tsv"),
         ("data/sick_test.tsv", "sick_test", "data/sick_test.tsv"),
+        # a path with "=" in it is a path: what comes before the "=" is no plain name
+        ("runs/lr=3e-5/dev.csv", "dev", "runs/lr=3e-5/dev.csv"),
+        ("best=runs/lr=3e-5/dev.csv", "best", "runs/lr=3e-5/dev.csv"),
+        ("my set=dev.csv", "my set=dev", "my set=dev.csv"),
         ("hf:nyu-mll/glue:mnli:validation_matched", "mnli-validation_matched", None),
         ("hf:stanfordnlp/imdb:test", "imdb-test", None),
         (

@@ -180,6 +180,22 @@ def test_long_contexts_are_cut_into_overlapping_windows_with_their_offsets(token
         assert starts[0] == 0 and max(o[1] for o in covered) == len(questions[q].context) - 1 + 1
 
 
+def test_a_left_padding_tokenizer_puts_the_context_first(tmp_path):
+    """run_qa's order when the tokenizer pads on the left: (context, question), the context
+    truncated; its tokens are sequence 0 and keep their offsets, the question's do not."""
+    left = tiny.tokenizer(tmp_path)
+    left.padding_side = "left"
+    questions = [qa.Question("  good film", "the plot was dull")]
+    found = qa.windows(left, questions, max_length=32, doc_stride=8)
+    tokens = left.convert_ids_to_tokens(found.features["input_ids"][0])
+    assert tokens == ["[CLS]", "the", "plot", "was", "dull", "[SEP]", "good", "film", "[SEP]"]
+    assert found.offsets[0] == [None, (0, 3), (4, 8), (9, 12), (13, 17), None, None, None, None]
+    # the best span is "dull" (token 4), not "film" (token 7, in the question)
+    starts = np.array([0.0, 0, 0, 0, 5, 0, 0, 9, 0])
+    got = qa.answers(questions, found, [starts], [starts])[0]
+    assert got.text == "dull"
+
+
 def test_answers_equal_run_qa_on_random_logits(tokenizer):
     rng = np.random.default_rng(0)
     questions = contexts(25, seed=2, words=(3, 90))

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -404,6 +405,38 @@ def test_a_snapshot_without_a_size_says_why(tmp_path):
     assert str(found.value) == (
         f"snapshot {path} holds no size: its size is measured only for transformers and ONNX models"
     )
+
+
+def one_model_snapshot(path: Path, fingerprint: str) -> Path:
+    """A snapshot of a model with no outputs, told apart by its fingerprint."""
+    from pytest_compressguard.session.snapshot import write
+
+    model = {"spec": "m", "task": "classification", "fingerprint": fingerprint, "labels": None}
+    return write(path, model={**model, "num_labels": 2}, settings={}, entries=[])
+
+
+def test_a_snapshot_rewritten_during_the_session_is_read_again(tmp_path):
+    """``open_snapshot`` opens a file once while it is unchanged, and knows it changed by its
+    modification time and its size: rewritten with the same size (another fingerprint as
+    long) but a new time, or with the old time but another size, it is read again."""
+    path = tmp_path / "t.cgsnap"
+
+    def rewritten(fingerprint: str, mtime_ns: int) -> str:
+        one_model_snapshot(path, fingerprint)
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+        return open_snapshot(path).model["fingerprint"]
+
+    start = 1_700_000_000 * 10**9
+    assert rewritten("f0", start) == "f0"
+    assert open_snapshot(path) is open_snapshot(path)  # unchanged: opened once
+    size = path.stat().st_size
+    same = next(  # a fingerprint whose archive is exactly as long
+        f
+        for f in (f"f{i}" for i in range(1, 40))
+        if one_model_snapshot(tmp_path / f"{f}.cgsnap", f).stat().st_size == size
+    )
+    assert rewritten(same, start + 10**9) == same and path.stat().st_size == size
+    assert rewritten("a longer fingerprint", start + 10**9) == "a longer fingerprint"
 
 
 def test_an_onnx_student_against_a_snapshot_teacher_imports_no_torch(

@@ -107,10 +107,16 @@ def official_evaluate(dataset, preds, na_probs):
         ("the", ""),
         ("Theatre", "theatre"),  # articles are whole words only
         ("U.S.-based", "usbased"),
+        # punctuation goes before the articles: "the-end" is one word "theend", not "end"
+        ("the-end", "theend"),
+        ("An.apple", "anapple"),
+        ("the end", "end"),
     ],
 )
 def test_normalisation(text, normal):
+    """The official order: lower case, punctuation removed, then articles, then white space."""
     assert squad.normalize_answer(text) == normal
+    assert squad.normalize_answer(text) == official_normalize(text)
 
 
 def test_several_gold_answers_take_the_best():
