@@ -77,6 +77,8 @@ def check_same(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
 def check_once(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
     """Refuse a report given twice, and two reports that hold the same comparison (the same
     pair on the same eval set): merging them would count its checks twice."""
+    from pytest_compressguard.report.record import pair_key
+
     seen: dict[Path, Path] = {}
     held: dict[tuple[str, str, str, str | None], Path] = {}
     for path, records in reports:
@@ -84,8 +86,7 @@ def check_once(reports: Sequence[tuple[Path, list[dict[str, Any]]]]) -> None:
         if same is not path:
             raise CompressGuardError(f"{path} is given twice; give each report once")
         for rec in records:
-            key = (rec["teacher"], rec["student"], rec["dataset"], rec.get("eval_set"))
-            first = held.setdefault(key, path)
+            first = held.setdefault(pair_key(rec), path)
             if first is not path:
                 on = rec.get("eval_set") or rec["dataset"]
                 raise CompressGuardError(

@@ -94,6 +94,11 @@ def record(c: Guard) -> dict[str, Any]:
     return out
 
 
+def pair_key(rec: dict[str, Any]) -> tuple[str, str, str, str | None]:
+    """What makes a record one comparison: its reference, student, data and eval set."""
+    return (rec["teacher"], rec["student"], rec["dataset"], rec.get("eval_set"))
+
+
 def merge(
     records: list[dict[str, Any]], students: tuple[str, ...], eval_sets: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
@@ -102,7 +107,7 @@ def merge(
     workers finished."""
     merged: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
     for rec in records:
-        key = (rec["teacher"], rec["student"], rec["dataset"], rec.get("eval_set"))
+        key = pair_key(rec)
         if key not in merged:
             merged[key] = {**rec, "metrics": dict(rec["metrics"]), "checks": list(rec["checks"])}
             if "not_run" in rec:
